@@ -1,0 +1,44 @@
+# The two commands a fresh machine needs are `make demo` (the main job) and `make test` (the whole suite).
+# Both bring up the local stack themselves: the real Kafka broker and PostgreSQL, no Docker needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STACK := bash stack/stack.sh
+# The stack's addresses, exported to every command that needs the services.
+STACK_ENV = $$($(STACK) env | tr '\n' ' ')
+
+.PHONY: up down status venv test demo bench migrate tools
+
+up:
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+status:
+	$(STACK) status
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+# Test-only tools: a compose client to validate docker-compose.yml without a Docker engine.
+tools:
+	bash stack/tools.sh
+
+test: up venv tools
+	env $(STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+migrate: up venv
+	env $(STACK_ENV) $(BIN)/ocpp-consumer migrate
+
+demo: up venv
+	env $(STACK_ENV) $(BIN)/python bench/demo.py $(DEMO_ARGS)
+
+bench: up venv
+	env $(STACK_ENV) QUICK=$(QUICK) $(BIN)/python bench/bench.py

@@ -1,0 +1,97 @@
+"""`ocpp-consumer`: one entry point for operators (run, migrate) and gateway developers (validate, schema).
+
+Each subcommand imports its module only when chosen, so `validate` and `schema` start fast and need no
+broker or database. Exit statuses: 0 success, 1 the work found a problem (invalid records, a failed run),
+2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+
+def load_settings(**overrides):
+    """The settings, or exit 2 with one line per bad variable, named as the operator would set it."""
+    from consumer.settings import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "OCPP_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"ocpp-consumer: configuration error: {name}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from consumer.worker import run_service
+
+    return run_service(load_settings())
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from consumer.migrate import migrate
+
+    settings = load_settings()
+    applied = asyncio.run(migrate(settings.database_url.get_secret_value()))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from consumer.validate import validate_files
+
+    settings = load_settings()
+    return validate_files(args.files, settings=settings, out=sys.stdout)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from schemas.envelope import envelope_json_schema
+
+    print(json.dumps(envelope_json_schema(), indent=2))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from consumer.simulate import main as simulate_main
+
+    return simulate_main(args.simulate_args, settings=load_settings())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocpp-consumer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="consume OCPP events into PostgreSQL until SIGTERM/SIGINT")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("migrate", help="apply pending database migrations (safe to run from every replica)")
+    p.set_defaults(handler=_migrate)
+
+    p = sub.add_parser("validate", help="check JSON-lines envelopes; one JSON verdict per input line")
+    p.add_argument("files", nargs="*", help="files of JSON lines (default: standard input; '-' is standard input)")
+    p.set_defaults(handler=_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the event envelope")
+    p.set_defaults(handler=_schema)
+
+    p = sub.add_parser("simulate", help="publish a simulated gateway feed (see `simulate --help`)", add_help=False)
+    p.add_argument("simulate_args", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
