@@ -1,0 +1,135 @@
+"""The Kafka record value: the envelope a gateway wraps around one OCPP request, as one pydantic union.
+
+The union is discriminated on ocpp_version, then on action, so that pydantic-core validates exactly one variant
+per record and reports that variant's errors only. An action this service does not track is an
+`OtherActionEnvelope`, whose payload need only be a JSON object: such records are ignored, not dead-lettered,
+because gateways may share a topic with other consumers.
+
+Unknown top-level fields are ignored (extra="ignore"): a gateway upgrade that adds one must not dead-letter the
+whole stream. Inside payloads, unknown fields are refused wherever the official OCPP schema refuses them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas import ocpp16, ocpp201
+from schemas.types import CheckedString, Rfc3339String, UuidString
+
+KNOWN_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat")
+
+# No control characters (C0, DEL, C1): the id becomes a database key, a log field and a Kafka key.
+_NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+ChargePointId = Annotated[
+    str,
+    CheckedString(_NO_CONTROLS, "Input should be 1 to 255 characters without control characters", 1, 255),
+    Field(description="The charge point's id (OCPP identity); the record key must equal it when present. "
+                      "Becomes charge_point.serial_number."),
+]
+ActionName = Annotated[
+    str,
+    CheckedString(_NO_CONTROLS, "Input should be 1 to 255 characters without control characters", 1, 255),
+]
+
+_VERSION = "OCPP version the charge point speaks."
+_ACTION = "OCPP action of the request."
+_ENVELOPE_CONFIG = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _Envelope(BaseModel):
+    model_config = _ENVELOPE_CONFIG
+
+    event_id: UuidString = Field(description="Unique id of this event (UUID, 8-4-4-4-12 hexadecimal form).")
+    charge_point_id: ChargePointId
+    ocpp_version: Literal["1.6", "2.0.1"] = Field(description=_VERSION)
+    action: ActionName = Field(description=_ACTION)
+    received_at: Rfc3339String = Field(
+        description="When the gateway received the frame (RFC 3339; send an offset: without one it is read as UTC)."
+    )
+
+
+class BootNotification16Envelope(_Envelope):
+    ocpp_version: Literal["1.6"] = Field(description=_VERSION)
+    action: Literal["BootNotification"] = Field(description=_ACTION)
+    payload: ocpp16.BootNotification16 = Field(description="OCPP 1.6 BootNotification.req payload.")
+
+
+class StatusNotification16Envelope(_Envelope):
+    ocpp_version: Literal["1.6"] = Field(description=_VERSION)
+    action: Literal["StatusNotification"] = Field(description=_ACTION)
+    payload: ocpp16.StatusNotification16 = Field(description="OCPP 1.6 StatusNotification.req payload.")
+
+
+class Heartbeat16Envelope(_Envelope):
+    ocpp_version: Literal["1.6"] = Field(description=_VERSION)
+    action: Literal["Heartbeat"] = Field(description=_ACTION)
+    payload: ocpp16.Heartbeat16 = Field(description="OCPP 1.6 Heartbeat.req payload: {}.")
+
+
+class BootNotification201Envelope(_Envelope):
+    ocpp_version: Literal["2.0.1"] = Field(description=_VERSION)
+    action: Literal["BootNotification"] = Field(description=_ACTION)
+    payload: ocpp201.BootNotification201 = Field(description="OCPP 2.0.1 BootNotificationRequest payload.")
+
+
+class StatusNotification201Envelope(_Envelope):
+    ocpp_version: Literal["2.0.1"] = Field(description=_VERSION)
+    action: Literal["StatusNotification"] = Field(description=_ACTION)
+    payload: ocpp201.StatusNotification201 = Field(description="OCPP 2.0.1 StatusNotificationRequest payload.")
+
+
+class Heartbeat201Envelope(_Envelope):
+    ocpp_version: Literal["2.0.1"] = Field(description=_VERSION)
+    action: Literal["Heartbeat"] = Field(description=_ACTION)
+    payload: ocpp201.Heartbeat201 = Field(description="OCPP 2.0.1 HeartbeatRequest payload.")
+
+
+class OtherActionEnvelope(_Envelope):
+    """Any action this service does not track: valid, counted, ignored."""
+
+    action: ActionName = Field(
+        description="Any other OCPP action; the record is ignored.",
+        json_schema_extra={"not": {"enum": list(KNOWN_ACTIONS)}},
+    )
+    payload: dict[str, Any] = Field(description="Any JSON object (not validated further, except: no NUL).")
+
+
+# Decoding: nested unions discriminated by plain field names, which pydantic-core reads straight from the parsed
+# JSON (a discriminator function would first turn the whole record into Python objects: +30 % per record).
+_Tracked16 = Annotated[
+    Union[BootNotification16Envelope, StatusNotification16Envelope, Heartbeat16Envelope],
+    Field(discriminator="action"),
+]
+_Tracked201 = Annotated[
+    Union[BootNotification201Envelope, StatusNotification201Envelope, Heartbeat201Envelope],
+    Field(discriminator="action"),
+]
+TrackedEnvelope = Annotated[Union[_Tracked16, _Tracked201], Field(discriminator="ocpp_version")]
+
+# A record the tracked union refuses for its version or action (error type union_tag_*) is validated again as
+# OtherActionEnvelope: that gives an Ignored for an untracked action, and a message that names the field for
+# a missing or unknown version. Errors of the tracked union have the two tags first in their location.
+tracked_adapter: TypeAdapter[Any] = TypeAdapter(TrackedEnvelope)
+TRACKED_LOC_PREFIX = 2
+other_adapter: TypeAdapter[OtherActionEnvelope] = TypeAdapter(OtherActionEnvelope)
+
+# The contract as one type, for the JSON Schema: a tracked action's envelope, or any other action's.
+Envelope = Union[TrackedEnvelope, OtherActionEnvelope]
+
+
+def envelope_json_schema() -> dict:
+    """The JSON Schema (2020-12) of the envelope, generated from the models that decoding uses."""
+    schema = TypeAdapter(Envelope).json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "OCPP gateway event envelope",
+        "description": (
+            "Value of one Kafka record (UTF-8 JSON); the key is the charge point id. Unknown top-level fields "
+            "are ignored. Besides this schema: no string anywhere may contain NUL (\\u0000), and date-times "
+            "must be real calendar times; the service also accepts a date-time without an offset (read as UTC), "
+            "which format date-time does not. See docs/contract.md."
+        ),
+        **schema,
+    }
