@@ -1,0 +1,99 @@
+"""Schema migrations: numbered `.sql` files under `sql/migrations/`, applied in name order, each once.
+
+Every replica may run `migrate` at start-up at the same moment: an advisory lock makes one apply while the others
+wait and then find nothing to do. Each migration runs in its own transaction together with its ledger row, so a
+crash leaves it applied and recorded, or neither. A file changed after it was applied is refused, not re-run:
+the database would no longer be what the files say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from consumer.queries import MIGRATIONS_DIR, QUERIES
+
+_FILE_NAME = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
+
+
+class MigrationError(Exception):
+    """The migrations on disk and those recorded in the database disagree; a person must look."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str  # file name without `.sql`, e.g. 0001_charge_point_and_connector
+    checksum: str  # sha256 of the file's bytes
+    sql: str
+
+
+def read_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migrations on disk, in the order they apply."""
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        if not _FILE_NAME.match(path.name):
+            raise MigrationError(f"{path}: migration files are named NNNN_lower_snake_case.sql")
+        data = path.read_bytes()
+        migrations.append(Migration(path.stem, hashlib.sha256(data).hexdigest(), data.decode("utf-8")))
+    return migrations
+
+
+async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
+    """Names of the migrations on disk not yet applied (all of them on a fresh database)."""
+    applied = await _applied(conn)
+    return [m.name for m in read_migrations() if m.name not in applied]
+
+
+async def migrate(dsn: str) -> list[str]:
+    """Apply the pending migrations and return their names ([] when the database is up to date).
+
+    Raises MigrationError, before applying anything, when an applied migration's file changed or disappeared.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(QUERIES["lock_migrations"])
+        try:
+            await conn.execute(QUERIES["create_schema_migrations"])
+            migrations = read_migrations()
+            applied = await _applied(conn)
+            _check_applied(migrations, applied)
+            done = []
+            for migration in migrations:
+                if migration.name in applied:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(QUERIES["record_migration"], migration.name, migration.checksum)
+                done.append(migration.name)
+            return done
+        finally:
+            if not conn.is_closed():  # a lost connection has released the lock already
+                await conn.execute(QUERIES["unlock_migrations"])
+    finally:
+        await conn.close()
+
+
+async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
+    """Applied migration name → checksum; empty when the ledger does not exist yet."""
+    if not await conn.fetchval(QUERIES["find_schema_migrations"]):
+        return {}
+    return {row["name"]: row["checksum"] for row in await conn.fetch(QUERIES["select_applied_migrations"])}
+
+
+def _check_applied(migrations: list[Migration], applied: dict[str, str]) -> None:
+    on_disk = {m.name: m.checksum for m in migrations}
+    for name, checksum in sorted(applied.items()):
+        if name not in on_disk:
+            raise MigrationError(
+                f"migration {name} is applied in the database but its file is missing from {MIGRATIONS_DIR}; "
+                "the database is ahead of this code"
+            )
+        if on_disk[name] != checksum:
+            raise MigrationError(
+                f"migration {name} was changed after it was applied (checksum {checksum[:12]}… in the database, "
+                f"{on_disk[name][:12]}… on disk); restore the file and add a new migration instead"
+            )

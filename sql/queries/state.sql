@@ -1,0 +1,63 @@
+-- name: upsert_charge_points
+-- Why: one round trip for all charge points of a batch; each value moves only when the incoming version is newer,
+-- so replays, reordering and concurrent replicas converge on the same row, and a replay writes no new tuple.
+-- Parameters are column arrays, one element per charge point, sorted by serial number (lock order).
+-- An incoming NULL version (this batch had no boot / no connector-0 status) compares as NULL: CASE keeps the old value.
+INSERT INTO charge_point AS cp (
+    serial_number, model, vendor, firmware_version, boot_effective_at, boot_event_id,
+    status, status_effective_at, status_event_id, last_heartbeat, last_updated
+)
+SELECT *
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[],
+    $7::text[], $8::timestamptz[], $9::uuid[], $10::timestamptz[], $11::timestamptz[]
+)
+ON CONFLICT (serial_number) DO UPDATE SET
+    model = CASE WHEN (excluded.boot_effective_at, excluded.boot_event_id)
+                      > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'))
+                 THEN excluded.model ELSE cp.model END,
+    vendor = CASE WHEN (excluded.boot_effective_at, excluded.boot_event_id)
+                       > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'))
+                  THEN excluded.vendor ELSE cp.vendor END,
+    firmware_version = CASE WHEN (excluded.boot_effective_at, excluded.boot_event_id)
+                                 > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'))
+                            THEN excluded.firmware_version ELSE cp.firmware_version END,
+    boot_effective_at = CASE WHEN (excluded.boot_effective_at, excluded.boot_event_id)
+                                  > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'))
+                             THEN excluded.boot_effective_at ELSE cp.boot_effective_at END,
+    boot_event_id = CASE WHEN (excluded.boot_effective_at, excluded.boot_event_id)
+                              > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'))
+                         THEN excluded.boot_event_id ELSE cp.boot_event_id END,
+    status = CASE WHEN (excluded.status_effective_at, excluded.status_event_id)
+                       > (coalesce(cp.status_effective_at, '-infinity'), coalesce(cp.status_event_id, '00000000-0000-0000-0000-000000000000'))
+                  THEN excluded.status ELSE cp.status END,
+    status_effective_at = CASE WHEN (excluded.status_effective_at, excluded.status_event_id)
+                                    > (coalesce(cp.status_effective_at, '-infinity'), coalesce(cp.status_event_id, '00000000-0000-0000-0000-000000000000'))
+                               THEN excluded.status_effective_at ELSE cp.status_effective_at END,
+    status_event_id = CASE WHEN (excluded.status_effective_at, excluded.status_event_id)
+                                > (coalesce(cp.status_effective_at, '-infinity'), coalesce(cp.status_event_id, '00000000-0000-0000-0000-000000000000'))
+                           THEN excluded.status_event_id ELSE cp.status_event_id END,
+    -- GREATEST ignores NULLs: a batch without heartbeats keeps the old value.
+    last_heartbeat = greatest(cp.last_heartbeat, excluded.last_heartbeat),
+    last_updated = greatest(cp.last_updated, excluded.last_updated)
+WHERE (excluded.boot_effective_at, excluded.boot_event_id)
+          > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'))
+   OR (excluded.status_effective_at, excluded.status_event_id)
+          > (coalesce(cp.status_effective_at, '-infinity'), coalesce(cp.status_event_id, '00000000-0000-0000-0000-000000000000'))
+   OR excluded.last_heartbeat > coalesce(cp.last_heartbeat, '-infinity')
+   OR excluded.last_updated > cp.last_updated;
+
+-- name: upsert_connectors
+-- Why: one round trip for all connectors of a batch; a row moves only to a newer (last_updated, status_event_id),
+-- so older or replayed statuses are no-ops. Runs after upsert_charge_points, which created every parent row.
+-- Parameters are column arrays sorted by (charge_point_id, connector_id) (lock order). id is a function of the
+-- key (md5 of '<charge_point_id>/<connector_id>'), so the update never needs to set it.
+INSERT INTO connector AS c (id, charge_point_id, connector_id, status, error_code, last_updated, status_event_id)
+SELECT *
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::uuid[])
+ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
+    status = excluded.status,
+    error_code = excluded.error_code,
+    last_updated = excluded.last_updated,
+    status_event_id = excluded.status_event_id
+WHERE (excluded.last_updated, excluded.status_event_id) > (c.last_updated, c.status_event_id);
