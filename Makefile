@@ -38,7 +38,7 @@ migrate: up venv
 	env $(STACK_ENV) $(BIN)/ocpp-consumer migrate
 
 demo: up venv
-	env $(STACK_ENV) $(BIN)/python bench/demo.py $(DEMO_ARGS)
+	env $(STACK_ENV) $(BIN)/python stack/demo.py
 
 bench: up venv
 	env $(STACK_ENV) QUICK=$(QUICK) $(BIN)/python bench/bench.py

@@ -82,14 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of the event envelope")
     p.set_defaults(handler=_schema)
 
+    # The simulator parses its own options; argparse's REMAINDER would refuse ones that start with "-".
     p = sub.add_parser("simulate", help="publish a simulated gateway feed (see `simulate --help`)", add_help=False)
-    p.add_argument("simulate_args", nargs=argparse.REMAINDER)
-    p.set_defaults(handler=_simulate)
+    p.set_defaults(handler=_simulate, simulate_args=[])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "simulate":
+        args.simulate_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args.handler(args)
 
 

@@ -1,0 +1,457 @@
+"""The consumer service. Read `Worker._process` top to bottom to follow a batch:
+
+    fetch → decode → dead-letter the rejects → coalesce → write in one transaction → commit offsets
+
+Delivery is at least once: an offset is committed only after everything before it reached PostgreSQL or the
+dead-letter topic. A crash anywhere replays at most the batch in flight, and the state SQL is idempotent and
+order-independent, so a replay, a rebalance or a second replica writing the same events changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.helpers import create_ssl_context
+from aiokafka.structs import ConsumerRecord
+
+from consumer import store
+from consumer.coalesce import coalesce
+from consumer.deadletter import dead_letter_headers
+from consumer.decode import decode
+from consumer.logs import configure_logging
+from consumer.metrics import Metrics, serve_http
+from consumer.migrate import pending_migrations
+from consumer.retry import DATA_ERRORS, TRANSIENT_DATABASE_ERRORS, TRANSIENT_KAFKA_ERRORS, retrying
+from consumer.settings import Settings
+from schemas.events import Ignored, Rejection, StateEvent
+
+log = logging.getLogger("consumer")
+
+
+class ShutdownAbandon(Exception):
+    """The shutdown deadline passed while a batch was still waiting for the database: leave it uncommitted."""
+
+
+class PendingMigrations(Exception):
+    """The database schema is behind this code; `ocpp-consumer migrate` must run first."""
+
+
+@dataclass
+class Totals:
+    """Counters for the summary line at shutdown (Prometheus has the same, by label)."""
+
+    records: int = 0
+    written: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    database_retries: int = 0
+    commit_failures: int = 0
+    dead_letter_kinds: Counter = field(default_factory=Counter)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Keeps the worker's view of its partitions current; aiokafka awaits these before the group moves on."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.worker.partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.worker.partitions_assigned(assigned)
+
+
+class Worker:
+    """One replica: owns a Kafka consumer, a dead-letter producer and a PostgreSQL pool for its lifetime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.totals = Totals()
+        self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()  # set while no batch is in flight
+        self._idle.set()
+        self._shutdown_deadline: float | None = None
+        self._assigned: set[TopicPartition] = set()
+        self._last_loop = time.monotonic()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._pool: asyncpg.Pool | None = None
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def stop(self) -> None:
+        """Ask the worker to finish the batch in hand, commit it and leave (what SIGTERM and SIGINT do)."""
+        if not self._stopping.is_set():
+            self._shutdown_deadline = time.monotonic() + self.settings.shutdown_timeout_seconds
+            self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; always leave the group and close connections, whatever happened."""
+        http = None
+        try:
+            if self.settings.metrics_port:
+                http = await serve_http(
+                    self.settings.metrics_port, self.metrics, healthy=self._healthy, ready=self._ready
+                )
+            await self._start()
+            await self._loop()
+        finally:
+            await self._close()
+            if http is not None:
+                http.close()
+            self._log_summary()
+
+    async def _start(self) -> None:
+        s = self.settings
+        self._pool = await self._with_retries(
+            "connect_database", TRANSIENT_DATABASE_ERRORS,
+            lambda: asyncpg.create_pool(
+                s.database_url.get_secret_value(), min_size=1, max_size=s.database_pool_size,
+                # A statement that hangs (a lock, a dead TCP peer) must end in an error we can retry.
+                command_timeout=60,
+            ),
+        )
+        async with self._pool.acquire() as conn:
+            pending = await pending_migrations(conn)
+        if pending:
+            raise PendingMigrations(
+                f"the database has {len(pending)} pending migration(s) ({', '.join(pending)}); "
+                "run `ocpp-consumer migrate` first"
+            )
+        kafka = self._kafka_options()
+        self._producer = AIOKafkaProducer(
+            **kafka, acks="all", enable_idempotence=True, linger_ms=5, client_id=f"{s.kafka_client_id}-dlq"
+        )
+        self._consumer = AIOKafkaConsumer(
+            **kafka,
+            client_id=s.kafka_client_id,
+            group_id=s.kafka_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=s.kafka_auto_offset_reset,
+            max_poll_records=s.batch_max_records,
+            max_partition_fetch_bytes=s.batch_max_bytes,
+            fetch_max_bytes=max(s.batch_max_bytes, 52_428_800),
+            fetch_max_wait_ms=s.batch_max_wait_ms,
+        )
+        await self._with_retries("start_kafka", TRANSIENT_KAFKA_ERRORS, self._producer.start)
+        self._consumer.subscribe(s.topics, listener=_Rebalance(self))
+        await self._with_retries("start_kafka", TRANSIENT_KAFKA_ERRORS, self._consumer.start)
+        log.info(
+            "consuming",
+            extra={"topics": s.topics, "group_id": s.kafka_group_id, "dlq_topic": s.dlq_topic},
+        )
+
+    def _kafka_options(self) -> dict:
+        s = self.settings
+        options: dict = {"bootstrap_servers": s.kafka_bootstrap_servers, "security_protocol": s.kafka_security_protocol}
+        if s.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(cafile=s.kafka_ssl_cafile)
+        if s.kafka_security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = s.kafka_sasl_mechanism or "PLAIN"
+            options["sasl_plain_username"] = s.kafka_sasl_username
+            options["sasl_plain_password"] = (
+                s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None
+            )
+        return options
+
+    async def _close(self) -> None:
+        # Leaving the group promptly lets the other replicas take the partitions now, not after a session timeout.
+        for closing in (self._consumer, self._producer):
+            if closing is not None:
+                try:
+                    await closing.stop()
+                except Exception:  # closing must not hide the error that brought us here
+                    log.exception("error while closing a Kafka client")
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), timeout=10)
+            except (asyncio.TimeoutError, *TRANSIENT_DATABASE_ERRORS):
+                self._pool.terminate()
+
+    def _log_summary(self) -> None:
+        t = self.totals
+        log.info(
+            "stopped",
+            extra={
+                "records": t.records, "written": t.written, "ignored": t.ignored,
+                "dead_lettered": t.dead_lettered, "dead_letter_kinds": dict(t.dead_letter_kinds),
+                "batches": t.batches, "database_retries": t.database_retries,
+                "commit_failures": t.commit_failures,
+            },
+        )
+
+    # ------------------------------------------------------------------------------------------ the loop
+
+    async def _loop(self) -> None:
+        s = self.settings
+        while not self._stopping.is_set():
+            self._last_loop = time.monotonic()
+            batch = await self._with_retries(
+                "fetch", TRANSIENT_KAFKA_ERRORS,
+                lambda: self._consumer.getmany(timeout_ms=s.batch_max_wait_ms, max_records=s.batch_max_records),
+            )
+            if not batch:
+                continue
+            self._idle.clear()
+            try:
+                await self._process(batch)
+            except ShutdownAbandon:
+                log.warning("shutdown deadline passed with a batch still unwritten; it stays uncommitted")
+                return
+            finally:
+                self._idle.set()
+
+    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        records = [r for rs in batch.values() for r in rs]
+        events: list[tuple[ConsumerRecord, StateEvent]] = []
+        rejects: list[tuple[ConsumerRecord, Rejection]] = []
+        ignored: list[Ignored] = []
+        s = self.settings
+        for record in records:
+            result = decode(
+                record.value, record.key,
+                max_clock_skew_seconds=s.max_clock_skew_seconds, max_record_bytes=s.max_record_bytes,
+            )
+            if isinstance(result, Rejection):
+                rejects.append((record, result))
+            elif isinstance(result, Ignored):
+                ignored.append(result)
+            else:
+                events.append((record, result))
+
+        write_started = time.monotonic()
+        refused = await self._write_events(events)
+        self.metrics.batch_write_seconds.observe(time.monotonic() - write_started)
+        await self._dead_letter(rejects + [(record, rejection) for record, _, rejection in refused])
+        await self._commit(batch)
+        self._count(records, events, rejects, refused, ignored)
+
+    async def _write_events(
+        self, events: list[tuple[ConsumerRecord, StateEvent]]
+    ) -> list[tuple[ConsumerRecord, StateEvent, Rejection]]:
+        """Write the events' state in one transaction; return those the database refused as data.
+
+        A data error (say, a value the schema's check refuses) would otherwise fail the whole batch forever,
+        so the batch is halved until the events that cause it stand alone; those are dead-lettered with the
+        database's message and the rest is written. Halves are written in their own transactions, which is
+        safe because every write is idempotent and order-independent.
+        """
+        if not events:
+            return []
+        try:
+            await self._with_retries("write", TRANSIENT_DATABASE_ERRORS, lambda: self._write_once(events))
+        except DATA_ERRORS as exc:
+            if len(events) == 1:
+                record, event = events[0]
+                detail = f"database refused the event: {type(exc).__name__}: {exc}"[:1000]
+                log.warning("event refused by the database", extra={"event_id": str(event.event_id), "error": str(exc)})
+                return [(record, event, Rejection("database", detail))]
+            middle = len(events) // 2
+            return await self._write_events(events[:middle]) + await self._write_events(events[middle:])
+        self._observe_latency(events)
+        return []
+
+    async def _write_once(self, events: list[tuple[ConsumerRecord, StateEvent]]) -> None:
+        rows = coalesce(event for _, event in events)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.write_batch(conn, rows)
+
+    def _observe_latency(self, events: list[tuple[ConsumerRecord, StateEvent]]) -> None:
+        now = datetime.now(timezone.utc)
+        observe = self.metrics.commit_latency.observe
+        for _, event in events:
+            observe((now - event.received_at).total_seconds())
+
+    async def _dead_letter(self, rejects: list[tuple[ConsumerRecord, Rejection]]) -> None:
+        """Send every reject to the dead-letter topic and wait for the broker to acknowledge all of them."""
+        if not rejects:
+            return
+
+        async def send_all() -> None:
+            futures = [
+                await self._producer.send(
+                    self.settings.dlq_topic, key=record.key, value=record.value,
+                    headers=dead_letter_headers(record, rejection),
+                )
+                for record, rejection in rejects
+            ]
+            await asyncio.gather(*futures)
+
+        await self._with_retries("dead_letter", TRANSIENT_KAFKA_ERRORS, send_all)
+        for record, rejection in rejects:
+            log.warning(
+                "dead-lettered",
+                extra={"kind": rejection.kind, "detail": rejection.detail, "topic": record.topic,
+                       "partition": record.partition, "offset": record.offset},
+            )
+
+    async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Commit the next offset of every partition in the batch that this replica still owns."""
+        offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs and tp in self._assigned}
+        if not offsets:
+            return
+        try:
+            await self._with_retries("commit", TRANSIENT_KAFKA_ERRORS, lambda: self._consumer.commit(offsets))
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced under us: the partitions' new owner replays from the last commit, and
+            # replaying is harmless. Crashing here would only add a second rebalance.
+            self.totals.commit_failures += 1
+            self.metrics.commit_failures.inc()
+            log.warning("offset commit refused after a rebalance; the new owner will replay", extra={"error": str(exc)})
+            return
+        for tp, offset in offsets.items():
+            labels = (tp.topic, str(tp.partition))
+            self.metrics.committed_offset.labels(*labels).set(offset)
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.lag.labels(*labels).set(max(highwater - offset, 0))
+
+    def _count(self, records, events, rejects, refused, ignored) -> None:
+        t, m = self.totals, self.metrics
+        t.batches += 1
+        t.records += len(records)
+        m.batch_size.observe(len(records))
+        refused_ids = {event.event_id for _, event, _ in refused}
+        written = Counter(event.action for _, event in events if event.event_id not in refused_ids)
+        for action, n in written.items():
+            m.events.labels(action, "written").inc(n)
+        for action, n in Counter(event.action for _, event, _ in refused).items():
+            m.events.labels(action, "dead_lettered").inc(n)
+        for action, n in Counter(item.action for item in ignored).items():
+            m.events.labels(action, "ignored").inc(n)
+        if rejects:
+            # A record that failed to decode has no trustworthy action.
+            m.events.labels("unknown", "dead_lettered").inc(len(rejects))
+        kinds = Counter(rejection.kind for _, rejection in rejects)
+        kinds.update(rejection.kind for _, _, rejection in refused)
+        for kind, n in kinds.items():
+            m.dead_letters.labels(kind).inc(n)
+        skew = sum(1 for _, event in events if event.clock_skew_corrected)
+        if skew:
+            m.clock_skew_corrections.inc(skew)
+        t.written += sum(written.values())
+        t.ignored += len(ignored)
+        t.dead_lettered += len(rejects) + len(refused)
+        t.dead_letter_kinds.update(kinds)
+
+    # ------------------------------------------------------------------------------------------ retries
+
+    async def _with_retries(self, operation: str, transient, call):
+        """Run `call` until it succeeds, backing off on `transient` errors while keeping group membership."""
+
+        def before_sleep(state) -> None:
+            self.totals.database_retries += 1
+            self.metrics.database_retries.labels(operation).inc()
+            log.warning(
+                "transient failure, retrying",
+                extra={"operation": operation, "attempt": state.attempt_number,
+                       "error": f"{type(state.outcome.exception()).__name__}: {state.outcome.exception()}",
+                       "wait_s": round(state.next_action.sleep, 2)},
+            )
+
+        async for attempt in retrying(
+            transient, max_wait_seconds=self.settings.retry_max_seconds, sleep=self._wait_fetching_nothing,
+            before_sleep=before_sleep,
+        ):
+            with attempt:
+                return await call()
+
+    async def _wait_fetching_nothing(self, seconds: float) -> None:
+        """Sleep between retries without leaving the group.
+
+        The Kafka coordinator counts a consumer that stops polling for max.poll.interval.ms as dead. So while
+        the batch in hand waits for the database, all partitions are paused (no new records pile up in
+        memory) and the consumer keeps polling; resume happens before the next real fetch.
+        """
+        deadline = time.monotonic() + seconds
+        consumer = self._consumer
+        while (remaining := deadline - time.monotonic()) > 0:
+            self._last_loop = time.monotonic()
+            if self._shutdown_deadline is not None and time.monotonic() > self._shutdown_deadline:
+                raise ShutdownAbandon()
+            if consumer is None or consumer._closed or not self._assigned:
+                await asyncio.sleep(min(remaining, 1.0))
+                continue
+            paused = set(self._assigned)
+            consumer.pause(*paused)
+            try:
+                await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+            except TRANSIENT_KAFKA_ERRORS:
+                await asyncio.sleep(min(remaining, 1.0))
+            finally:
+                consumer.resume(*(paused & consumer.assignment()))
+
+    # ------------------------------------------------------------------------------------------ rebalances
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Let the batch in flight finish and commit while the partitions are still ours, within a bound.
+
+        If it cannot finish in time (the database is away), the partitions are dropped from our view and the
+        batch's offsets for them are never committed; their new owner replays them, which is harmless.
+        """
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=min(10.0, self.settings.shutdown_timeout_seconds))
+        except asyncio.TimeoutError:
+            log.warning("partitions revoked while a batch was in flight; its offsets there stay uncommitted")
+        self._assigned -= set(revoked)
+        self.metrics.assigned_partitions.set(len(self._assigned))
+        log.info("partitions revoked", extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in revoked)})
+
+    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._assigned = set(assigned)
+        self.metrics.assigned_partitions.set(len(self._assigned))
+        log.info("partitions assigned", extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)})
+
+    # ------------------------------------------------------------------------------------------ probes
+
+    async def _healthy(self) -> tuple[bool, str]:
+        stale = time.monotonic() - self._last_loop
+        limit = max(60.0, self.settings.batch_max_wait_ms / 1000 * 10)
+        return (stale < limit, f"loop last ran {stale:.1f}s ago")
+
+    async def _ready(self) -> tuple[bool, str]:
+        if not self._assigned:
+            return False, "no partitions assigned"
+        if self._pool is None:
+            return False, "no database pool yet"
+        try:
+            async with self._pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+        except (*TRANSIENT_DATABASE_ERRORS,) as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+        return True, f"{len(self._assigned)} partition(s) assigned, database reachable"
+
+
+def run_service(settings: Settings) -> int:
+    """`ocpp-consumer run`: run a worker until SIGTERM/SIGINT; 0 on a clean stop, 1 on a failure, 2 on config."""
+    configure_logging(settings.log_level)
+
+    async def main() -> int:
+        worker = Worker(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        try:
+            await worker.run()
+        except PendingMigrations as exc:
+            log.error(str(exc))
+            return 2
+        except Exception:
+            log.exception("stopping on an unexpected error; nothing past the last commit was committed")
+            return 1
+        return 0
+
+    return asyncio.run(main())
+

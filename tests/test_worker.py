@@ -1,0 +1,229 @@
+"""The consumer service in process, against the real broker and database: tables, dead letters, offsets,
+an outage of the database, metrics and probes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from consumer.decode import decode
+from consumer.migrate import migrate
+from consumer.settings import Settings
+from consumer.worker import Worker
+from schemas.events import Heartbeat, Ignored, Rejection
+from tests import oracle
+from tests.feed import invalid_records, valid_records
+from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
+from tests.tcp_proxy import TcpProxy, free_port
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def expected_from(records) -> tuple[dict, dict]:
+    """What the oracle says the tables must hold after these records, whatever order they arrive in."""
+    events = [decode(value, key) for key, value in records]
+    return oracle.expected_tables([e for e in events if not isinstance(e, (Rejection, Ignored))])
+
+
+async def tables(dsn: str) -> tuple[dict, dict]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await oracle.fetch_tables(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> str:
+    await migrate(database_url)
+    return database_url
+
+
+@pytest.fixture
+def make_settings(kafka_bootstrap: str):
+    def make(database_url: str, topic: str, dlq: str, **overrides) -> Settings:
+        options = dict(
+            kafka_bootstrap_servers=kafka_bootstrap, kafka_topics=topic, kafka_group_id=f"g-{uuid.uuid4().hex[:8]}",
+            dlq_topic=dlq, database_url=database_url, metrics_port=0, batch_max_wait_ms=50, retry_max_seconds=1,
+        )
+        return Settings(**(options | overrides))
+
+    return make
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker):
+    task = asyncio.create_task(worker.run())
+    try:
+        yield task
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=60)
+
+
+async def test_mixed_stream_matches_oracle(kafka_bootstrap, topic_factory, db, make_settings):
+    """A mixed 1.6 / 2.0.1 stream with duplicates ends in exactly the oracle's tables, and offsets reach the end."""
+    topic = await topic_factory("events", partitions=3)
+    dlq = await topic_factory("dlq")
+    records = valid_records(3000, seed=1)
+    await produce(kafka_bootstrap, topic, records)
+    settings = make_settings(db, topic, dlq, batch_max_records=400)
+    worker = Worker(settings)
+    async with running(worker):
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+    assert await tables(db) == expected_from(records)
+    assert worker.totals.records == len(records)
+    assert worker.totals.written == len(records)
+    assert worker.totals.dead_lettered == 0
+    assert worker.totals.batches > 1
+
+
+async def test_invalid_records_are_dead_lettered_exactly(kafka_bootstrap, topic_factory, db, make_settings):
+    """Exactly the invalid records reach the DLQ, bytes and headers intact plus the reason; the rest is written."""
+    topic = await topic_factory("events")
+    dlq = await topic_factory("dlq")
+    valid = valid_records(300, seed=2)
+    invalid = invalid_records(seed=2)
+    mixed = valid[:150] + [(k, v) for k, v, _ in invalid] + valid[150:]
+    await produce(kafka_bootstrap, topic, mixed)
+    settings = make_settings(db, topic, dlq, batch_max_records=50)
+    worker = Worker(settings)
+    async with running(worker):
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+
+    dead = await consume_all(kafka_bootstrap, dlq, expected=len(invalid))
+    assert len(dead) == len(invalid)
+    source_offsets = {}
+    for record, (key, value, kind) in zip(sorted(dead, key=lambda r: r.offset), invalid, strict=True):
+        headers = dict(record.headers)
+        assert (record.key, record.value) == (key, value)
+        assert headers["ocpp.error.kind"].decode() == kind
+        assert headers["ocpp.error.detail"]  # a reason, not an empty string
+        assert headers["ocpp.source.topic"].decode() == topic
+        assert headers["ocpp.source.partition"] == b"0"
+        source_offsets[int(headers["ocpp.source.offset"])] = value
+    assert source_offsets == {150 + i: v for i, (_, v, _) in enumerate(invalid)}
+    assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == {0: len(mixed)}
+    assert await tables(db) == expected_from(valid)
+    assert worker.totals.dead_letter_kinds == {kind: n for kind, n in _count(k for _, _, k in invalid).items()}
+
+
+def _count(items) -> dict:
+    out: dict = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
+
+
+async def test_database_refusal_splits_the_batch(kafka_bootstrap, topic_factory, db, make_settings):
+    """When PostgreSQL refuses some events as data, only those are dead-lettered (kind `database`); the rest land."""
+    topic = await topic_factory("events")
+    dlq = await topic_factory("dlq")
+    conn = await asyncpg.connect(db)
+    try:
+        # A rule the database enforces and decoding does not know: as when a DBA adds a constraint.
+        await conn.execute("ALTER TABLE connector ADD CONSTRAINT test_no_weak_signal CHECK (error_code <> 'WEAK_SIGNAL')")
+    finally:
+        await conn.close()
+    records = valid_records(400, seed=3)
+    await produce(kafka_bootstrap, topic, records)
+    settings = make_settings(db, topic, dlq, batch_max_records=400)
+    worker = Worker(settings)
+    async with running(worker):
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+
+    def weak_signal(value: bytes, key: bytes) -> bool:
+        event = decode(value, key)
+        return getattr(event, "error_code", None) == "WEAK_SIGNAL" and event.connector_id > 0
+
+    # Coalescing writes only each connector's winning status, so a WeakSignal status overtaken inside its batch
+    # never reaches PostgreSQL and is not refused. Which ones are refused depends on the batch boundaries; that
+    # the refused ones, and only they, are missing from the tables does not.
+    dead = await consume_all(kafka_bootstrap, dlq, expected=1)
+    assert dead, "some WeakSignal connector status must have won its batch and been refused"
+    assert all(weak_signal(r.value, r.key) for r in dead)
+    assert {dict(r.headers)["ocpp.error.kind"] for r in dead} == {b"database"}
+    assert all(b"test_no_weak_signal" in dict(r.headers)["ocpp.error.detail"] for r in dead)
+    dead_values = {r.value for r in dead}
+    assert await tables(db) == expected_from([(k, v) for k, v in records if v not in dead_values])
+    assert worker.totals.dead_lettered == len(dead)
+    assert worker.totals.written == len(records) - len(dead)
+    assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == {0: len(records)}
+
+
+async def test_database_outage_commits_nothing_and_recovers(kafka_bootstrap, topic_factory, db, make_settings):
+    """While the database is unreachable no offset moves; when it returns the worker resumes by itself."""
+    topic = await topic_factory("events")
+    dlq = await topic_factory("dlq")
+    target = urlsplit(db)
+    proxy = TcpProxy(target.hostname, target.port)
+    await proxy.start()
+    proxied = db.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    first, second = valid_records(500, seed=4), valid_records(500, seed=5)
+    await produce(kafka_bootstrap, topic, first)
+    settings = make_settings(proxied, topic, dlq, batch_max_records=100)
+    worker = Worker(settings)
+    group = settings.kafka_group_id
+    async with running(worker) as task:
+        await wait_drained(kafka_bootstrap, group, topic)
+        await proxy.cut()
+        await produce(kafka_bootstrap, topic, second)
+        await asyncio.sleep(1)
+        during = await committed_offsets(kafka_bootstrap, group, topic)
+        await asyncio.sleep(4)
+        assert await committed_offsets(kafka_bootstrap, group, topic) == during == {0: len(first)}
+        assert not task.done()
+        assert worker.totals.database_retries > 0
+        await proxy.restore()
+        await wait_drained(kafka_bootstrap, group, topic, timeout=60)
+    await proxy.cut()
+    assert await tables(db) == expected_from(first + second)
+
+
+async def test_metrics_and_probes(kafka_bootstrap, topic_factory, db, make_settings):
+    """/metrics counts events by action and outcome; /healthz and /readyz answer 200 once partitions are owned."""
+    topic = await topic_factory("events")
+    dlq = await topic_factory("dlq")
+    records = valid_records(200, seed=6)
+    invalid = invalid_records(seed=6)
+    await produce(kafka_bootstrap, topic, records + [(k, v) for k, v, _ in invalid])
+    settings = make_settings(db, topic, dlq, metrics_port=free_port())
+    worker = Worker(settings)
+
+    async def get(path: str) -> tuple[int, str]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", settings.metrics_port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        response = (await reader.read()).decode()
+        writer.close()
+        return int(response.split()[1]), response.split("\r\n\r\n", 1)[1]
+
+    async with running(worker):
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+        status, body = await get("/metrics")
+        assert (await get("/healthz"))[0] == 200
+        assert (await get("/readyz"))[0] == 200
+        assert (await get("/nope"))[0] == 404
+    assert status == 200
+    heartbeats = sum(1 for k, v in records if isinstance(decode(v, k), Heartbeat))
+    assert f'ocpp_events_total{{action="Heartbeat",outcome="written"}} {float(heartbeats)}' in body
+    assert f'ocpp_events_total{{action="unknown",outcome="dead_lettered"}} {float(len(invalid))}' in body
+    assert 'ocpp_dead_letters_total{kind="key_mismatch"} 1.0' in body
+    assert f'ocpp_committed_offset{{partition="0",topic="{topic}"}} {float(len(records) + len(invalid))}' in body
+    assert "ocpp_event_commit_latency_seconds_count" in body
+
+
+async def test_refuses_to_start_with_pending_migrations(kafka_bootstrap, topic_factory, database_url, make_settings):
+    """On a database that was never migrated the worker stops before consuming, naming the fix."""
+    topic = await topic_factory("events")
+    worker = Worker(make_settings(database_url, topic, "unused-dlq"))
+    from consumer.worker import PendingMigrations
+
+    with pytest.raises(PendingMigrations, match="ocpp-consumer migrate"):
+        await asyncio.wait_for(worker.run(), timeout=30)
+    assert await end_offsets(kafka_bootstrap, topic) == {0: 0}
