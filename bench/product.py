@@ -20,6 +20,8 @@ import urllib.request
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from consumer.progress import committed_offsets
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `python -m consumer` is the `ocpp-consumer` entry point, without needing the console script installed.
 OCPP_CONSUMER = [sys.executable, "-m", "consumer"]
@@ -85,8 +87,8 @@ class LagProbe:
         await self._admin.close()
 
     async def committed(self) -> int:
-        offsets = await self._admin.list_consumer_group_offsets(self.group)
-        return sum(m.offset for tp, m in offsets.items() if tp.topic == self.topic and m.offset >= 0)
+        offsets = await committed_offsets(self._admin, self.group)
+        return sum(offset for tp, offset in offsets.items() if tp.topic == self.topic)
 
     async def end(self) -> int:
         return sum((await self._consumer.end_offsets(self._partitions)).values())

@@ -290,12 +290,22 @@ class Worker:
             await asyncio.gather(*futures)
 
         await self._with_retries("dead_letter", TRANSIENT_KAFKA_ERRORS, send_all)
-        for record, rejection in rejects:
-            log.warning(
-                "dead-lettered",
-                extra={"kind": rejection.kind, "detail": rejection.detail, "topic": record.topic,
-                       "partition": record.partition, "offset": record.offset},
-            )
+        # One line per batch, not per record: a misbehaving gateway must not flood the log. The dead-letter
+        # topic keeps every record with its reason; the sample says where to start looking.
+        record, rejection = rejects[0]
+        log.warning(
+            "dead-lettered",
+            extra={"count": len(rejects), "kinds": dict(Counter(r.kind for _, r in rejects)),
+                   "sample": {"kind": rejection.kind, "detail": rejection.detail, "topic": record.topic,
+                              "partition": record.partition, "offset": record.offset}},
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            for record, rejection in rejects:
+                log.debug(
+                    "dead-lettered record",
+                    extra={"kind": rejection.kind, "detail": rejection.detail, "topic": record.topic,
+                           "partition": record.partition, "offset": record.offset},
+                )
 
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Commit the next offset of every partition in the batch that this replica still owns."""

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from consumer.migrate import migrate
+from consumer.progress import committed_offsets
 from consumer.settings import Settings
 
 FEED = ["--charge-points", "200", "--connectors", "2", "--count", "20000", "--ocpp201-fraction", "0.4",
@@ -33,18 +34,20 @@ def run(*args: str) -> None:
 
 async def lag(settings: Settings) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    # Subscribed (without a group) only so that its metadata covers the topics' partitions.
+    consumer = AIOKafkaConsumer(*settings.topics, bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(settings.kafka_group_id)
+        done = await committed_offsets(admin, settings.kafka_group_id)
         partitions = [TopicPartition(t, p) for t in settings.topics for p in consumer.partitions_for_topic(t) or ()]
+        if not partitions:
+            raise RuntimeError(f"no partitions found for {settings.topics}")
         ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
         await admin.close()
-    done = {tp: meta.offset for tp, meta in committed.items()}
-    return sum(end - max(done.get(tp, 0), 0) for tp, end in ends.items())
+    return sum(end - done.get(tp, 0) for tp, end in ends.items())
 
 
 async def report(dsn: str) -> None:

@@ -165,7 +165,8 @@ pg_install() {
   apt-get install -y -qq postgresql >/dev/null
 }
 
-pg_as_postgres() { runuser -u postgres -- "$@"; }
+# From / so that the postgres user is not refused the caller's working directory (a private temp dir in CI).
+pg_as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 pg_psql() { pg_as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$pg_port" "$@"; }
 

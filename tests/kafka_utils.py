@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from consumer import progress
+
 
 async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
     """Publish (key, value) records, keyed so that one charge point stays in one partition; return the count."""
@@ -40,10 +42,10 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        offsets = await progress.committed_offsets(admin, group)
     finally:
         await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+    return {tp.partition: offset for tp, offset in offsets.items() if tp.topic == topic}
 
 
 async def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list:
