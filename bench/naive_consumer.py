@@ -53,8 +53,8 @@ ON CONFLICT (serial_number) DO UPDATE SET
     {_newer_wins(["status"], "status_effective_at", "status_event_id")}
 """
 CONNECTOR_STATUS = """
-INSERT INTO connector (charge_point_id, connector_id, status, error_code, last_updated, status_event_id)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO connector (id, charge_point_id, connector_id, status, error_code, last_updated, status_event_id)
+VALUES (md5($1 || '/' || $2::int::text)::uuid, $1, $2, $3, $4, $5, $6)
 ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
     status = EXCLUDED.status, error_code = EXCLUDED.error_code,
     last_updated = EXCLUDED.last_updated, status_event_id = EXCLUDED.status_event_id

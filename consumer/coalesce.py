@@ -16,14 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
 from uuid import UUID
 
 from schemas.events import BootNotification, Heartbeat, StateEvent, StatusNotification
 
 
-class ChargePointRow(NamedTuple):
-    """What a batch says about one charge point. Field order is the parameter order of `upsert_charge_points`.
+@dataclass(frozen=True, slots=True)
+class ChargePointRow:
+    """What a batch says about one charge point. Field names are the JSON keys `upsert_charge_points` reads.
 
     A None version (boot_event_id, status_event_id) means the batch had no such event: the stored value stays.
     """
@@ -41,8 +41,9 @@ class ChargePointRow(NamedTuple):
     last_updated: datetime
 
 
-class ConnectorRow(NamedTuple):
-    """The winning status of one connector. Field order is the parameter order of `upsert_connectors`."""
+@dataclass(frozen=True, slots=True)
+class ConnectorRow:
+    """The winning status of one connector. Field names are the JSON keys `upsert_connectors` reads."""
 
     id: UUID
     charge_point_id: str

@@ -16,7 +16,6 @@ make are done on the raw bytes first, cheaply, and only fall back to a slow exac
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,7 +32,13 @@ _UTC = timezone.utc
 _fromisoformat = datetime.fromisoformat
 _validate_tracked = env.tracked_adapter.validate_json
 _validate_other = env.other_adapter.validate_json
-_suspect = re.compile(rb"\\u0000|NaN|Infinity").search  # one scan for both rare cases (module doc)
+
+
+def _suspect(value: bytes) -> bool:
+    """Might the record hold a NUL or a NaN/Infinity (module doc)? Three substring scans: half a regex's cost."""
+    return b"\\u0000" in value or b"NaN" in value or b"Infinity" in value
+
+
 
 
 def decode(
@@ -67,7 +72,7 @@ def _decode(value: Any, key: Any, max_skew: float, max_bytes: int) -> StateEvent
             record = _validate_other(value)
         except ValidationError as exc:
             return _rejection_from(exc.errors(include_url=False, include_context=False), 0)
-    if _suspect(value) is not None:
+    if _suspect(value):
         rejection = _slow_checks(value)
         if rejection is not None:
             return rejection

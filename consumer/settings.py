@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         1_048_576, ge=1024, description="Larger record values are dead-lettered as `too_large`."
     )
 
-    batch_max_records: int = Field(5000, ge=1, description="Most records fetched for one batch.")
+    batch_max_records: int = Field(20000, ge=1, description="Most records fetched for one batch.")
     batch_max_bytes: int = Field(
         16_777_216, ge=1024, description="Most bytes fetched per partition for one batch."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import contextmanager
+from dataclasses import asdict
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -27,10 +28,10 @@ def test_coalesce_keeps_the_winners(events):
     assert [(row.charge_point_id, row.connector_id) for row in batch.connectors] == sorted(connectors)
     for row in batch.charge_points:
         expected = charge_points[row.serial_number]
-        assert row._asdict() == {k: expected[k] for k in row._fields}
+        assert asdict(row) == {k: expected[k] for k in asdict(row)}
     for row in batch.connectors:
         expected = connectors[(row.charge_point_id, row.connector_id)]
-        assert row._asdict() == {k: expected[k] for k in row._fields}
+        assert asdict(row) == {k: expected[k] for k in asdict(row)}
 
 
 @contextmanager

@@ -1,16 +1,18 @@
 -- name: upsert_charge_points
 -- Why: one round trip for all charge points of a batch; each value moves only when the incoming version is newer,
 -- so replays, reordering and concurrent replicas converge on the same row, and a replay writes no new tuple.
--- Parameters are column arrays, one element per charge point, sorted by serial number (lock order).
+-- $1 is a JSON array with one object per charge point (consumer/coalesce.py ChargePointRow), sorted by serial
+-- number: the lock order.
 -- An incoming NULL version (this batch had no boot / no connector-0 status) compares as NULL: CASE keeps the old value.
 INSERT INTO charge_point AS cp (
     serial_number, model, vendor, firmware_version, boot_effective_at, boot_event_id,
     status, status_effective_at, status_event_id, last_heartbeat, last_updated
 )
 SELECT *
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[],
-    $7::text[], $8::timestamptz[], $9::uuid[], $10::timestamptz[], $11::timestamptz[]
+FROM json_to_recordset($1::json) AS r(
+    serial_number text, model text, vendor text, firmware_version text, boot_effective_at timestamptz,
+    boot_event_id uuid, status text, status_effective_at timestamptz, status_event_id uuid,
+    last_heartbeat timestamptz, last_updated timestamptz
 )
 ON CONFLICT (serial_number) DO UPDATE SET
     model = CASE WHEN (excluded.boot_effective_at, excluded.boot_event_id)
@@ -50,11 +52,15 @@ WHERE (excluded.boot_effective_at, excluded.boot_event_id)
 -- name: upsert_connectors
 -- Why: one round trip for all connectors of a batch; a row moves only to a newer (last_updated, status_event_id),
 -- so older or replayed statuses are no-ops. Runs after upsert_charge_points, which created every parent row.
--- Parameters are column arrays sorted by (charge_point_id, connector_id) (lock order). id is a function of the
--- key (md5 of '<charge_point_id>/<connector_id>'), so the update never needs to set it.
+-- $1 is a JSON array with one object per connector (consumer/coalesce.py ConnectorRow), sorted by
+-- (charge_point_id, connector_id): the lock order. id is a function of the key (md5 of
+-- '<charge_point_id>/<connector_id>'), so the update never needs to set it.
 INSERT INTO connector AS c (id, charge_point_id, connector_id, status, error_code, last_updated, status_event_id)
 SELECT *
-FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::uuid[])
+FROM json_to_recordset($1::json) AS r(
+    id uuid, charge_point_id text, connector_id int, status text, error_code text, last_updated timestamptz,
+    status_event_id uuid
+)
 ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
     status = excluded.status,
     error_code = excluded.error_code,
