@@ -48,7 +48,8 @@ class Settings(BaseSettings):
 
     batch_max_records: int = Field(20000, ge=1, description="Most records fetched for one batch.")
     batch_max_bytes: int = Field(
-        16_777_216, ge=1024, description="Most bytes fetched per partition for one batch."
+        8_388_608, ge=1024,
+        description="Most bytes fetched per partition at a time; one fetch returns at most 4 times this (memory bound).",
     )
     batch_max_wait_ms: int = Field(200, ge=0, description="How long a fetch waits to fill a batch.")
 

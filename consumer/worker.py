@@ -158,8 +158,10 @@ class Worker:
             enable_auto_commit=False,
             auto_offset_reset=s.kafka_auto_offset_reset,
             max_poll_records=s.batch_max_records,
+            # What aiokafka buffers ahead is most of the consumer's memory in catch-up: bounded per partition, and
+            # in total, whatever the number of partitions this replica owns (BENCHMARKS.md has the figures).
             max_partition_fetch_bytes=s.batch_max_bytes,
-            fetch_max_bytes=max(s.batch_max_bytes, 52_428_800),
+            fetch_max_bytes=4 * s.batch_max_bytes,
             fetch_max_wait_ms=s.batch_max_wait_ms,
         )
         await self._with_retries("start_kafka", TRANSIENT_KAFKA_ERRORS, self._producer.start)
