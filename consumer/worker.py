@@ -97,6 +97,7 @@ class Worker:
         self._idle = asyncio.Event()  # set while no batch is in flight
         self._idle.set()
         self._shutdown_deadline: float | None = None
+        self._abandoned = False  # a batch was left unfinished at shutdown
         self._assigned: set[TopicPartition] = set()
         self._last_loop = time.monotonic()
         self._consumer: AIOKafkaConsumer | None = None
@@ -122,6 +123,7 @@ class Worker:
             await self._start()
             await self._loop()
         except ShutdownAbandon:
+            self._abandoned = True
             log.warning("shutdown deadline passed while waiting for the database or broker; "
                         "the batch in hand stays uncommitted and will be replayed")
         finally:
@@ -194,8 +196,9 @@ class Worker:
                 except Exception:  # closing must not hide the error that brought us here
                     log.exception("error while closing a Kafka client")
         if self._pool is not None:
+            # Connections are idle here, unless a batch was abandoned on a hung database: do not wait on those.
             try:
-                await asyncio.wait_for(self._pool.close(), timeout=10)
+                await asyncio.wait_for(self._pool.close(), timeout=0 if self._abandoned else 5)
             except (asyncio.TimeoutError, *TRANSIENT_DATABASE_ERRORS):
                 self._pool.terminate()
 
@@ -289,9 +292,17 @@ class Worker:
         and no new records pile up in memory.
         """
         while True:
-            done, _ = await asyncio.wait({task}, timeout=1.0)
+            wait = 1.0
+            if self._shutdown_deadline is not None:
+                wait = min(wait, max(self._shutdown_deadline - time.monotonic(), 0.01))
+            done, _ = await asyncio.wait({task}, timeout=wait)
             if done:
                 return task.result()
+            if self._shutdown_deadline is not None and time.monotonic() > self._shutdown_deadline:
+                # A statement can hang longer than the shutdown allows (a lock, a dead peer): the batch is
+                # abandoned uncommitted rather than holding SIGTERM past OCPP_SHUTDOWN_TIMEOUT_SECONDS.
+                task.cancel()
+                raise ShutdownAbandon()
             self._last_loop = time.monotonic()
             await self._poll_paused()
 

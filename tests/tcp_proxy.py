@@ -1,7 +1,8 @@
 """A TCP relay in front of the real PostgreSQL server, so a test can take the database away and bring it back.
 
 The server itself keeps running for the other tests; from the consumer's side, `cut()` is exactly an outage:
-open connections drop mid-query and new ones are refused until `restore()`.
+open connections drop mid-query and new ones are refused until `restore()`. `freeze()` is the nastier kind:
+connections stay open and accepted, but nothing gets through, so statements hang instead of failing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
@@ -36,7 +39,15 @@ class TcpProxy:
     async def restore(self) -> None:
         await self.start()
 
+    def freeze(self) -> None:
+        """Hold every byte in both directions, on open and new connections, until `thaw()`."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     async def _handle(self, client_reader, client_writer) -> None:
+        await self._flowing.wait()
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -47,6 +58,7 @@ class TcpProxy:
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 while data := await reader.read(65536):
+                    await self._flowing.wait()
                     writer.write(data)
                     await writer.drain()
             except (ConnectionError, asyncio.CancelledError):

@@ -185,6 +185,43 @@ async def test_database_outage_commits_nothing_and_recovers(kafka_bootstrap, top
     assert await tables(db) == expected_from(first + second)
 
 
+async def test_shutdown_does_not_wait_past_its_timeout_for_a_hung_database(
+    kafka_bootstrap, topic_factory, db, make_settings
+):
+    """With the database hung (connections open, no answer), stop() returns within the shutdown timeout and
+    leaves the batch in hand uncommitted."""
+    topic = await topic_factory("events")
+    dlq = await topic_factory("dlq")
+    target = urlsplit(db)
+    proxy = TcpProxy(target.hostname, target.port)
+    await proxy.start()
+    proxied = db.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    first = valid_records(300, seed=8)
+    await produce(kafka_bootstrap, topic, first)
+    settings = make_settings(proxied, topic, dlq, shutdown_timeout_seconds=3)
+    worker = Worker(settings)
+    task = asyncio.create_task(worker.run())
+    try:
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+        proxy.freeze()
+        await produce(kafka_bootstrap, topic, valid_records(300, seed=9))
+        await wait_until(lambda: _busy(worker), timeout=30, what="a batch in flight")
+        stopped_at = asyncio.get_running_loop().time()
+        worker.stop()
+        await asyncio.wait_for(asyncio.shield(task), timeout=10)
+        assert asyncio.get_running_loop().time() - stopped_at < 3 + 2
+    finally:
+        proxy.thaw()
+        await proxy.cut()
+        if not task.done():
+            task.cancel()
+    assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == {0: len(first)}
+
+
+async def _busy(worker: Worker) -> bool:
+    return not worker._idle.is_set()
+
+
 async def test_metrics_and_probes(kafka_bootstrap, topic_factory, db, make_settings):
     """/metrics counts events by action and outcome; /healthz and /readyz answer 200 once partitions are owned."""
     topic = await topic_factory("events")
