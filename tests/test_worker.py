@@ -156,14 +156,24 @@ async def test_database_refusal_splits_the_batch(kafka_bootstrap, topic_factory,
     assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == {0: len(records)}
 
 
-async def test_database_outage_commits_nothing_and_recovers(kafka_bootstrap, topic_factory, db, make_settings):
-    """While the database is unreachable no offset moves; when it returns the worker resumes by itself."""
-    topic = await topic_factory("events")
-    dlq = await topic_factory("dlq")
+@pytest.fixture
+async def relayed_db(db: str):
+    """(relay, DSN through it) for a migrated database: the test can take the database away from the worker."""
     target = urlsplit(db)
     proxy = TcpProxy(target.hostname, target.port)
     await proxy.start()
-    proxied = db.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    yield proxy, db.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    proxy.thaw()
+    await proxy.cut()
+
+
+async def test_database_outage_commits_nothing_and_recovers(
+    kafka_bootstrap, topic_factory, db, relayed_db, make_settings
+):
+    """While the database is unreachable no offset moves; when it returns the worker resumes by itself."""
+    topic = await topic_factory("events")
+    dlq = await topic_factory("dlq")
+    proxy, proxied = relayed_db
     first, second = valid_records(500, seed=4), valid_records(500, seed=5)
     await produce(kafka_bootstrap, topic, first)
     settings = make_settings(proxied, topic, dlq, batch_max_records=100)
@@ -181,21 +191,17 @@ async def test_database_outage_commits_nothing_and_recovers(kafka_bootstrap, top
         assert worker.totals.database_retries > 0
         await proxy.restore()
         await wait_drained(kafka_bootstrap, group, topic, timeout=60)
-    await proxy.cut()
     assert await tables(db) == expected_from(first + second)
 
 
 async def test_shutdown_does_not_wait_past_its_timeout_for_a_hung_database(
-    kafka_bootstrap, topic_factory, db, make_settings
+    kafka_bootstrap, topic_factory, relayed_db, make_settings
 ):
     """With the database hung (connections open, no answer), stop() returns within the shutdown timeout and
     leaves the batch in hand uncommitted."""
     topic = await topic_factory("events")
     dlq = await topic_factory("dlq")
-    target = urlsplit(db)
-    proxy = TcpProxy(target.hostname, target.port)
-    await proxy.start()
-    proxied = db.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    proxy, proxied = relayed_db
     first = valid_records(300, seed=8)
     await produce(kafka_bootstrap, topic, first)
     settings = make_settings(proxied, topic, dlq, shutdown_timeout_seconds=3)
@@ -211,8 +217,6 @@ async def test_shutdown_does_not_wait_past_its_timeout_for_a_hung_database(
         await asyncio.wait_for(asyncio.shield(task), timeout=10)
         assert asyncio.get_running_loop().time() - stopped_at < 3 + 2
     finally:
-        proxy.thaw()
-        await proxy.cut()
         if not task.done():
             task.cancel()
     assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == {0: len(first)}
