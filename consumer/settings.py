@@ -43,7 +43,8 @@ class Settings(BaseSettings):
         300, ge=0, description="A charger timestamp this far after `received_at` is replaced by it."
     )
     max_record_bytes: int = Field(
-        1_048_576, ge=1024, description="Larger record values are dead-lettered as `too_large`."
+        1_000_000, ge=1024,
+        description="Larger record values are dead-lettered as `too_large` (without their value).",
     )
 
     batch_max_records: int = Field(20000, ge=1, description="Most records fetched for one batch.")
@@ -51,7 +52,8 @@ class Settings(BaseSettings):
         8_388_608, ge=1024,
         description="Most bytes fetched per partition at a time; one fetch returns at most 4 times this (memory bound).",
     )
-    batch_max_wait_ms: int = Field(200, ge=0, description="How long a fetch waits to fill a batch.")
+    # At least 1: a zero wait makes an idle fetch return without ever yielding to the event loop.
+    batch_max_wait_ms: int = Field(200, ge=1, description="How long a fetch waits to fill a batch.")
 
     retry_max_seconds: float = Field(
         30, gt=0, description="Longest wait between two retries of a database or broker call."

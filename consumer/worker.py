@@ -19,18 +19,24 @@ from datetime import datetime, timezone
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, MessageSizeTooLargeError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord
 
 from consumer import store
 from consumer.coalesce import coalesce
-from consumer.deadletter import dead_letter_headers
+from consumer.deadletter import dead_letter
 from consumer.decode import decode
 from consumer.logs import configure_logging
 from consumer.metrics import Metrics, serve_http
 from consumer.migrate import pending_migrations
-from consumer.retry import DATA_ERRORS, TRANSIENT_DATABASE_ERRORS, TRANSIENT_KAFKA_ERRORS, retrying
+from consumer.retry import (
+    DATA_ERRORS,
+    TRANSIENT_KAFKA_ERRORS,
+    is_transient_database_error,
+    is_transient_kafka_error,
+    retrying,
+)
 from consumer.settings import Settings
 from schemas.events import Ignored, Rejection, StateEvent
 
@@ -135,7 +141,7 @@ class Worker:
     async def _start(self) -> None:
         s = self.settings
         self._pool = await self._with_retries(
-            "connect_database", TRANSIENT_DATABASE_ERRORS,
+            "connect_database", is_transient_database_error,
             lambda: asyncpg.create_pool(
                 s.database_url.get_secret_value(), min_size=1, max_size=s.database_pool_size,
                 # A statement that hangs (a lock, a dead TCP peer) must end in an error we can retry.
@@ -166,9 +172,9 @@ class Worker:
             fetch_max_bytes=4 * s.batch_max_bytes,
             fetch_max_wait_ms=s.batch_max_wait_ms,
         )
-        await self._with_retries("start_kafka", TRANSIENT_KAFKA_ERRORS, self._producer.start)
+        await self._with_retries("start_kafka", is_transient_kafka_error, self._producer.start)
         self._consumer.subscribe(s.topics, listener=_Rebalance(self))
-        await self._with_retries("start_kafka", TRANSIENT_KAFKA_ERRORS, self._consumer.start)
+        await self._with_retries("start_kafka", is_transient_kafka_error, self._consumer.start)
         log.info(
             "consuming",
             extra={"topics": s.topics, "group_id": s.kafka_group_id, "dlq_topic": s.dlq_topic},
@@ -192,14 +198,15 @@ class Worker:
         for closing in (self._consumer, self._producer):
             if closing is not None:
                 try:
-                    await closing.stop()
+                    # Bounded: with the broker away, leaving the group or flushing would wait for it forever.
+                    await asyncio.wait_for(closing.stop(), timeout=10)
                 except Exception:  # closing must not hide the error that brought us here
                     log.exception("error while closing a Kafka client")
         if self._pool is not None:
             # Connections are idle here, unless a batch was abandoned on a hung database: do not wait on those.
             try:
                 await asyncio.wait_for(self._pool.close(), timeout=0 if self._abandoned else 5)
-            except (asyncio.TimeoutError, *TRANSIENT_DATABASE_ERRORS):
+            except Exception:  # closing must not hide the error that brought us here
                 self._pool.terminate()
 
     def _log_summary(self) -> None:
@@ -223,15 +230,11 @@ class Worker:
         At most one batch is in flight and one more decoded, so memory stays bounded; offsets are still
         committed in order, each batch's only after its own write.
         """
-        s = self.settings
         in_flight: asyncio.Task | None = None
         try:
             while not self._stopping.is_set():
                 self._last_loop = time.monotonic()
-                batch = await self._with_retries(
-                    "fetch", TRANSIENT_KAFKA_ERRORS,
-                    lambda: self._consumer.getmany(timeout_ms=s.batch_max_wait_ms, max_records=s.batch_max_records),
-                )
+                batch = await self._with_retries("fetch", is_transient_kafka_error, self._fetch)
                 if not batch:
                     if in_flight is not None and in_flight.done():
                         in_flight = in_flight.result()  # re-raises what the batch failed with
@@ -249,6 +252,22 @@ class Worker:
                 in_flight.cancel()  # its offsets stay uncommitted: the batch is replayed, harmlessly
             raise
 
+    async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The next batch, or nothing after a bounded wait.
+
+        getmany ignores its timeout while a rebalance is in progress; one that cannot finish (the coordinator
+        is away) would keep the loop from ever seeing a stop request. Cancelling the wait is safe: records are
+        taken from the buffer only once it is over.
+        """
+        s = self.settings
+        try:
+            return await asyncio.wait_for(
+                self._consumer.getmany(timeout_ms=s.batch_max_wait_ms, max_records=s.batch_max_records),
+                timeout=s.batch_max_wait_ms / 1000 + 5,
+            )
+        except asyncio.TimeoutError:
+            return {}
+
     async def _decode(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> Decoded:
         """Decode a batch, letting the event loop run every DECODE_SLICE records.
 
@@ -259,9 +278,9 @@ class Worker:
         s = self.settings
         decoded = Decoded(offsets={tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs})
         for records in batch.values():
-            decoded.records += len(records)
-            for i, record in enumerate(records):
-                if i % DECODE_SLICE == DECODE_SLICE - 1:
+            for record in records:
+                decoded.records += 1
+                if decoded.records % DECODE_SLICE == 0:
                     await asyncio.sleep(0)
                 result = decode(
                     record.value, record.key,
@@ -335,7 +354,7 @@ class Worker:
         if not events:
             return []
         try:
-            await self._with_retries("write", TRANSIENT_DATABASE_ERRORS, lambda: self._write_once(events))
+            await self._with_retries("write", is_transient_database_error, lambda: self._write_once(events))
         except DATA_ERRORS as exc:
             if len(events) == 1:
                 record, event = events[0]
@@ -369,16 +388,25 @@ class Worker:
             return
 
         async def send_all() -> None:
-            futures = [
-                await self._producer.send(
-                    self.settings.dlq_topic, key=record.key, value=record.value,
-                    headers=dead_letter_headers(record, rejection),
-                )
-                for record, rejection in rejects
+            topic = self.settings.dlq_topic
+            futures = []
+            for record, rejection in rejects:
+                try:
+                    futures.append(await self._producer.send(topic, **dead_letter(record, rejection)))
+                except MessageSizeTooLargeError:  # refused by the client before sending
+                    futures.append(await self._producer.send(topic, **dead_letter(record, rejection, with_value=False)))
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            # Refused by the broker for its size: send the letter without the value (module deadletter).
+            resent = [
+                await self._producer.send(topic, **dead_letter(record, rejection, with_value=False))
+                for (record, rejection), result in zip(rejects, results)
+                if isinstance(result, MessageSizeTooLargeError)
             ]
-            await asyncio.gather(*futures)
+            for result in [*results, *await asyncio.gather(*resent)]:
+                if isinstance(result, BaseException) and not isinstance(result, MessageSizeTooLargeError):
+                    raise result
 
-        await self._with_retries("dead_letter", TRANSIENT_KAFKA_ERRORS, send_all)
+        await self._with_retries("dead_letter", is_transient_kafka_error, send_all)
         # One line per batch, not per record: a misbehaving gateway must not flood the log. The dead-letter
         # topic keeps every record with its reason; the sample says where to start looking.
         record, rejection = rejects[0]
@@ -402,7 +430,7 @@ class Worker:
         if not offsets:
             return
         try:
-            await self._with_retries("commit", TRANSIENT_KAFKA_ERRORS, lambda: self._consumer.commit(offsets))
+            await self._with_retries("commit", is_transient_kafka_error, lambda: self._consumer.commit(offsets))
         except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced under us: the partitions' new owner replays from the last commit, and
             # replaying is harmless. Crashing here would only add a second rebalance.
@@ -413,7 +441,8 @@ class Worker:
         for tp, offset in offsets.items():
             labels = (tp.topic, str(tp.partition))
             self.metrics.committed_offset.labels(*labels).set(offset)
-            highwater = self._consumer.highwater(tp)
+            # A commit retried across a rebalance can succeed for a partition that is no longer ours.
+            highwater = self._consumer.highwater(tp) if tp in self._consumer.assignment() else None
             if highwater is not None:
                 self.metrics.lag.labels(*labels).set(max(highwater - offset, 0))
 
@@ -448,7 +477,7 @@ class Worker:
 
     # ------------------------------------------------------------------------------------------ retries
 
-    async def _with_retries(self, operation: str, transient, call):
+    async def _with_retries(self, operation: str, is_transient, call):
         """Run `call` until it succeeds, backing off on `transient` errors while keeping group membership."""
 
         def before_sleep(state) -> None:
@@ -462,7 +491,7 @@ class Worker:
             )
 
         async for attempt in retrying(
-            transient, max_wait_seconds=self.settings.retry_max_seconds, sleep=self._sleep_before_retry,
+            is_transient, max_wait_seconds=self.settings.retry_max_seconds, sleep=self._sleep_before_retry,
             before_sleep=before_sleep,
         ):
             with attempt:
@@ -512,7 +541,7 @@ class Worker:
         try:
             async with self._pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1", timeout=2)
-        except (*TRANSIENT_DATABASE_ERRORS,) as exc:
+        except Exception as exc:  # a probe reports any failure as "not ready"; it does not handle it
             return False, f"database unreachable: {type(exc).__name__}"
         return True, f"{len(self._assigned)} partition(s) assigned, database reachable"
 

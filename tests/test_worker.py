@@ -120,6 +120,27 @@ def _count(items) -> dict:
     return out
 
 
+async def test_too_large_record_is_dead_lettered_without_its_value(kafka_bootstrap, topic_factory, db, make_settings):
+    """A record over the size limit cannot stop the stream: its dead letter carries the reason, the size and
+    where it came from, but not the value; the records around it are written."""
+    topic = await topic_factory("events")
+    dlq = await topic_factory("dlq")
+    valid = valid_records(100, seed=10)
+    huge = b'{"padding": "' + b"x" * 5000 + b'"}'
+    await produce(kafka_bootstrap, topic, valid[:50] + [(b"CP-HUGE", huge)] + valid[50:])
+    settings = make_settings(db, topic, dlq, max_record_bytes=2048)
+    worker = Worker(settings)
+    async with running(worker):
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+    [letter] = await consume_all(kafka_bootstrap, dlq, expected=1)
+    headers = dict(letter.headers)
+    assert (letter.key, letter.value) == (b"CP-HUGE", None)
+    assert headers["ocpp.error.kind"] == b"too_large"
+    assert headers["ocpp.error.original_bytes"] == str(len(huge)).encode()
+    assert headers["ocpp.source.offset"] == b"50"
+    assert await tables(db) == expected_from(valid)
+
+
 async def test_database_refusal_splits_the_batch(kafka_bootstrap, topic_factory, db, make_settings):
     """When PostgreSQL refuses some events as data, only those are dead-lettered (kind `database`); the rest land."""
     topic = await topic_factory("events")
