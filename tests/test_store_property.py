@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from contextlib import contextmanager
 from dataclasses import asdict
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
@@ -34,27 +31,6 @@ def test_coalesce_keeps_the_winners(events):
         assert asdict(row) == {k: expected[k] for k in asdict(row)}
 
 
-@contextmanager
-def scratch_database(admin_dsn: str):
-    """A migrated database for a whole hypothesis run (function-scoped fixtures would be shared across examples)."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        dsn = urlunsplit(urlsplit(admin_dsn)._replace(path=f"/{name}"))
-        asyncio.run(migrate(dsn))
-        yield dsn
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 async def write_runs(dsn: str, runs: list[list[list]]) -> list[tuple]:
     """Each run from empty tables: its batches, each coalesced and written in its own transaction."""
     conn = await asyncpg.connect(dsn)
@@ -70,23 +46,25 @@ async def write_runs(dsn: str, runs: list[list[list]]) -> list[tuple]:
         await conn.close()
 
 
-def test_any_order_duplication_and_batching_gives_the_oracle(admin_dsn):
+def test_any_order_duplication_and_batching_gives_the_oracle(database_url):
     """Permuted, duplicated, randomly batched runs of one event set all end in the oracle's tables, row for row."""
-    with scratch_database(admin_dsn) as dsn:
+    # One database for the whole hypothesis run (the fixture is set up once, outside `check`); every run
+    # starts from truncated tables.
+    asyncio.run(migrate(database_url))
 
-        @given(events=events_strategy(), data=st.data())
-        @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        def check(events, data):
-            runs = []
-            for _ in range(3):
-                run = data.draw(st.permutations(events)) if events else []
-                if events:
-                    run = run + data.draw(st.lists(st.sampled_from(events), max_size=10))
-                cuts = sorted(data.draw(st.lists(st.integers(0, len(run)), max_size=6)))
-                bounds = [0, *cuts, len(run)]
-                runs.append([run[i:j] for i, j in zip(bounds, bounds[1:]) if j > i])
-            expected = expected_tables(events)
-            for result in asyncio.run(write_runs(dsn, runs)):
-                assert result == expected
+    @given(events=events_strategy(), data=st.data())
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    def check(events, data):
+        runs = []
+        for _ in range(3):
+            run = data.draw(st.permutations(events)) if events else []
+            if events:
+                run = run + data.draw(st.lists(st.sampled_from(events), max_size=10))
+            cuts = sorted(data.draw(st.lists(st.integers(0, len(run)), max_size=6)))
+            bounds = [0, *cuts, len(run)]
+            runs.append([run[i:j] for i, j in zip(bounds, bounds[1:]) if j > i])
+        expected = expected_tables(events)
+        for result in asyncio.run(write_runs(database_url, runs)):
+            assert result == expected
 
-        check()
+    check()
