@@ -31,6 +31,7 @@ import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
+import databases  # noqa: E402
 import limits  # noqa: E402
 import naive_consumer  # noqa: E402
 import product  # noqa: E402
@@ -98,7 +99,7 @@ async def main() -> dict:
 
         async def new_database(name: str) -> str:
             await pg.execute(f'CREATE DATABASE "{name}"')
-            cleanup.push_async_callback(pg.execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cleanup.push_async_callback(databases.drop_database, pg, name)
             product.migrate(dsn_for(name))
             return dsn_for(name)
 

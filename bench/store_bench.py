@@ -26,6 +26,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from databases import drop_database  # noqa: E402  (a sibling: this folder is first on the path)
 from consumer.coalesce import coalesce  # noqa: E402
 from consumer.migrate import migrate  # noqa: E402
 from consumer.store import write_batch  # noqa: E402
@@ -150,7 +151,7 @@ async def run(dsn: str) -> None:
         finally:
             await conn.close()
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(admin, name)
         await admin.close()
 
 

@@ -11,7 +11,6 @@ so tests cannot see each other's rows or records and may run in any order.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.databases import drop_database
 
 MISSING_SERVICES = (
     "The tests need a real Kafka broker and a real PostgreSQL server, and found neither configured nor a Docker "
@@ -84,23 +85,6 @@ async def database_url(admin_dsn: str) -> AsyncIterator[str]:
         await drop_database(admin, name)
     finally:
         await admin.close()
-
-
-async def drop_database(admin: asyncpg.Connection, name: str, *, timeout: float = 60) -> None:
-    """Drop a test database, even while something still uses it.
-
-    WITH (FORCE) ends the connections a failed test may have leaked. It may not end an autovacuum worker (a
-    superuser's process) when the role is not a superuser, and then it fails; the worker is done in moments.
-    """
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            return
-        except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
 
 
 @pytest.fixture
