@@ -6,7 +6,8 @@ twice in one statement, which `ON CONFLICT DO UPDATE` requires. The rule is the 
 last writer wins by (effective time, event_id), per value; heartbeats and `last_updated` keep the greatest time.
 So coalescing and then writing equals writing every event alone, in any order.
 
-This runs on the hot path, so it is plain dict passes and tuple comparisons.
+This runs on the hot path, so it is plain dict passes and tuple comparisons; which rows an event touches is its
+action's fold (consumer/actions), looked up once per event.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from uuid import UUID
 
+from consumer.actions import FOLDS
 from schemas.events import BootNotification, Heartbeat, StateEvent, StatusNotification
 
 
@@ -78,63 +80,87 @@ def connector_uuid(charge_point_id: str, connector_id: int) -> UUID:
     return UUID(bytes=hashlib.md5(f"{charge_point_id}/{connector_id}".encode()).digest())
 
 
+class Rows:
+    """A batch's winning values so far, per key. Each action's fold (consumer/actions) offers its event here.
+
+    The offers are per row group, not per action, so that a new action reporting a status or a boot needs no
+    change here: it offers what it says to the group it says it about.
+    """
+
+    __slots__ = ("last_updated", "boots", "charge_point_statuses", "heartbeats", "connectors")
+
+    def __init__(self) -> None:
+        self.last_updated: dict[str, datetime] = {}
+        self.boots: dict[str, BootNotification] = {}
+        self.charge_point_statuses: dict[str, StatusNotification] = {}
+        self.heartbeats: dict[str, datetime] = {}
+        self.connectors: dict[tuple[str, int], StatusNotification] = {}
+
+    def touch(self, event: StateEvent) -> None:
+        """Every event makes its charge point's row exist and moves its last_updated forward."""
+        cp, at = event.charge_point_id, event.effective_at
+        seen = self.last_updated.get(cp)
+        if seen is None or at > seen:
+            self.last_updated[cp] = at
+
+    def offer_boot(self, event: BootNotification) -> None:
+        _keep_newer(self.boots, event.charge_point_id, event)
+
+    def offer_charge_point_status(self, event: StatusNotification) -> None:
+        _keep_newer(self.charge_point_statuses, event.charge_point_id, event)
+
+    def offer_connector_status(self, event: StatusNotification) -> None:
+        _keep_newer(self.connectors, (event.charge_point_id, event.connector_id), event)
+
+    def offer_heartbeat(self, event: Heartbeat) -> None:
+        """Heartbeats keep the greatest receipt time: they carry no state to version."""
+        beat = self.heartbeats.get(event.charge_point_id)
+        if beat is None or event.received_at > beat:
+            self.heartbeats[event.charge_point_id] = event.received_at
+
+    def batch(self) -> Batch:
+        """The rows, sorted by key (the lock order)."""
+        charge_points = []
+        for cp in sorted(self.last_updated):
+            boot = self.boots.get(cp)
+            status = self.charge_point_statuses.get(cp)
+            charge_points.append(ChargePointRow(
+                serial_number=cp,
+                model=boot.model if boot else None,
+                vendor=boot.vendor if boot else None,
+                firmware_version=boot.firmware_version if boot else None,
+                boot_effective_at=boot.effective_at if boot else None,
+                boot_event_id=boot.event_id if boot else None,
+                status=status.status if status else None,
+                status_effective_at=status.effective_at if status else None,
+                status_event_id=status.event_id if status else None,
+                last_heartbeat=self.heartbeats.get(cp),
+                last_updated=self.last_updated[cp],
+            ))
+        connectors = [
+            ConnectorRow(
+                id=connector_uuid(cp, number), charge_point_id=cp, connector_id=number, status=e.status,
+                error_code=e.error_code, last_updated=e.effective_at, status_event_id=e.event_id,
+            )
+            for (cp, number), e in sorted(self.connectors.items())
+        ]
+        return Batch(charge_points, connectors)
+
+
+def _keep_newer(winners: dict, key, event: StateEvent) -> None:
+    """Last writer wins by (effective time, event_id): the version order of every versioned value."""
+    best = winners.get(key)
+    if best is None or (event.effective_at, event.event_id) > (best.effective_at, best.event_id):
+        winners[key] = event
+
+
 def coalesce(events: Iterable[StateEvent]) -> Batch:
     """The batch's winning values per charge point and per connector, with their versions, sorted by key."""
-    last_updated: dict[str, datetime] = {}
-    boots: dict[str, BootNotification] = {}
-    cp_statuses: dict[str, StatusNotification] = {}
-    heartbeats: dict[str, datetime] = {}
-    connectors: dict[tuple[str, int], StatusNotification] = {}
-
+    rows = Rows()
     for event in events:
-        cp = event.charge_point_id
-        at = event.effective_at
-        seen = last_updated.get(cp)
-        if seen is None or at > seen:
-            last_updated[cp] = at
-        kind = type(event)
-        if kind is StatusNotification:
-            if event.connector_id == 0:
-                best = cp_statuses.get(cp)
-                if best is None or (at, event.event_id) > (best.effective_at, best.event_id):
-                    cp_statuses[cp] = event
-            else:
-                key = (cp, event.connector_id)
-                best = connectors.get(key)
-                if best is None or (at, event.event_id) > (best.effective_at, best.event_id):
-                    connectors[key] = event
-        elif kind is Heartbeat:
-            beat = heartbeats.get(cp)
-            if beat is None or event.received_at > beat:
-                heartbeats[cp] = event.received_at
-        elif kind is BootNotification:
-            best = boots.get(cp)
-            if best is None or (at, event.event_id) > (best.effective_at, best.event_id):
-                boots[cp] = event
-        else:
+        fold = FOLDS.get(type(event))
+        if fold is None:
             raise TypeError(f"not a state event: {event!r}")
-
-    cp_rows = []
-    for cp in sorted(last_updated):
-        boot = boots.get(cp)
-        status = cp_statuses.get(cp)
-        cp_rows.append(
-            ChargePointRow(
-                cp,
-                boot.model if boot else None,
-                boot.vendor if boot else None,
-                boot.firmware_version if boot else None,
-                boot.effective_at if boot else None,
-                boot.event_id if boot else None,
-                status.status if status else None,
-                status.effective_at if status else None,
-                status.event_id if status else None,
-                heartbeats.get(cp),
-                last_updated[cp],
-            )
-        )
-    connector_rows = [
-        ConnectorRow(connector_uuid(cp, number), cp, number, e.status, e.error_code, e.effective_at, e.event_id)
-        for (cp, number), e in sorted(connectors.items())
-    ]
-    return Batch(cp_rows, connector_rows)
+        rows.touch(event)
+        fold(rows, event)
+    return rows.batch()

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from schemas import ocpp16, ocpp201
 from schemas.types import CheckedString, Rfc3339String, UuidString
 
-KNOWN_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat")
 
 # No control characters (C0, DEL, C1): the id becomes a database key, a log field and a Kafka key.
 _NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
@@ -91,22 +90,44 @@ class OtherActionEnvelope(_Envelope):
 
     action: ActionName = Field(
         description="Any other OCPP action; the record is ignored.",
-        json_schema_extra={"not": {"enum": list(KNOWN_ACTIONS)}},
+        json_schema_extra=lambda schema: schema.update(
+            {"not": {"enum": sorted({version_and_action(e)[1] for e in TRACKED_ENVELOPES})}}
+        ),
     )
     payload: dict[str, Any] = Field(description="Any JSON object (not validated further, except: no NUL).")
 
 
-# Decoding: nested unions discriminated by plain field names, which pydantic-core reads straight from the parsed
-# JSON (a discriminator function would first turn the whole record into Python objects: +30 % per record).
-_Tracked16 = Annotated[
-    Union[BootNotification16Envelope, StatusNotification16Envelope, Heartbeat16Envelope],
-    Field(discriminator="action"),
-]
-_Tracked201 = Annotated[
-    Union[BootNotification201Envelope, StatusNotification201Envelope, Heartbeat201Envelope],
-    Field(discriminator="action"),
-]
-TrackedEnvelope = Annotated[Union[_Tracked16, _Tracked201], Field(discriminator="ocpp_version")]
+# Every tracked (version, action), declared once: the decoder's union, the JSON Schema, the decoder's converters
+# (consumer/actions/) and the tests all read this tuple. Adding a version or an action starts here.
+TRACKED_ENVELOPES: tuple[type[_Envelope], ...] = (
+    BootNotification16Envelope, StatusNotification16Envelope, Heartbeat16Envelope,
+    BootNotification201Envelope, StatusNotification201Envelope, Heartbeat201Envelope,
+)
+
+
+def version_and_action(envelope: type[_Envelope]) -> tuple[str, str]:
+    """The (ocpp_version, action) an envelope class is the variant for, read from its Literal fields."""
+    (version,) = envelope.model_fields["ocpp_version"].annotation.__args__
+    (action,) = envelope.model_fields["action"].annotation.__args__
+    return version, action
+
+
+def _tracked_union() -> Any:
+    """Nested unions discriminated by plain field names: by ocpp_version, then by action.
+
+    pydantic-core reads plain discriminators straight from the parsed JSON (a discriminator function would first
+    turn the whole record into Python objects: +30 % per record).
+    """
+    by_version: dict[str, list[type[_Envelope]]] = {}
+    for envelope in TRACKED_ENVELOPES:
+        by_version.setdefault(version_and_action(envelope)[0], []).append(envelope)
+    per_version = [
+        Annotated[Union[tuple(envelopes)], Field(discriminator="action")] for envelopes in by_version.values()
+    ]
+    return Annotated[Union[tuple(per_version)], Field(discriminator="ocpp_version")]
+
+
+TrackedEnvelope = _tracked_union()
 
 # A record the tracked union refuses for its version or action (error type union_tag_*) is validated again as
 # OtherActionEnvelope: that gives an Ignored for an untracked action, and a message that names the field for
