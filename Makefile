@@ -41,4 +41,4 @@ demo: up venv
 	env $(STACK_ENV) $(BIN)/python stack/demo.py
 
 bench: up venv
-	env $(STACK_ENV) QUICK=$(QUICK) $(BIN)/python bench/bench.py
+	env $(STACK_ENV) QUICK=$(QUICK) $(BIN)/python -m bench.bench

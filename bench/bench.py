@@ -1,5 +1,8 @@
 """The benchmark: `make bench` (QUICK=1 for a short run). One run on the local stack, a table, then one JSON line.
 
+Run from the repository root as `python -m bench.bench` (what `make bench` does), with the stack's addresses
+in OCPP_KAFKA_BOOTSTRAP_SERVERS and OCPP_DATABASE_URL.
+
 Phases, in order, all on one topic filled once with a simulated backlog:
   a. the machine's limits: aiokafka consume-only, PostgreSQL upserts of the same coalesced rows without Kafka;
   b. the naive baseline (bench/naive_consumer.py) on a slice: a transaction and an offset commit per message;
@@ -23,20 +26,15 @@ import uuid
 from contextlib import AsyncExitStack
 from urllib.parse import urlsplit, urlunsplit
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(BENCH), BENCH]
+import aiokafka
+import asyncpg
+import psutil
+from aiokafka.admin import AIOKafkaAdminClient
 
-import aiokafka  # noqa: E402
-import asyncpg  # noqa: E402
-import psutil  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-
-import databases  # noqa: E402
-import limits  # noqa: E402
-import naive_consumer  # noqa: E402
-import product  # noqa: E402
-from consumer.settings import Settings  # noqa: E402
-from consumer.simulate import Feed, FeedConfig, ensure_topic, publish  # noqa: E402
+from bench import limits, naive_consumer, product
+from consumer.settings import Settings
+from consumer.tools.simulate import Feed, FeedConfig, ensure_topic, publish
+from consumer.tools.support import drop_database
 
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 BOOTSTRAP = os.environ.get("OCPP_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -99,7 +97,7 @@ async def main() -> dict:
 
         async def new_database(name: str) -> str:
             await pg.execute(f'CREATE DATABASE "{name}"')
-            cleanup.push_async_callback(databases.drop_database, pg, name)
+            cleanup.push_async_callback(drop_database, pg, name)
             product.migrate(dsn_for(name))
             return dsn_for(name)
 

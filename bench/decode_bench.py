@@ -1,4 +1,4 @@
-"""Decode rate on one core for a realistic record mix: `python bench/decode_bench.py [--records N] [--rounds R]`.
+"""Decode rate on one core for a realistic record mix: `python -m bench.decode_bench [--records N] [--rounds R]`.
 
 Not a test: a figure to compare before and after a change, recorded in docs/contract.md under "Performance".
 The mix is what a fleet sends: mostly StatusNotification and Heartbeat, a few BootNotification, 70 % OCPP 1.6 and
@@ -12,7 +12,6 @@ import argparse
 import os
 import platform
 import random
-import sys
 import time
 import uuid
 from collections import Counter
@@ -22,9 +21,7 @@ import orjson
 import pydantic
 import pydantic_core
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from consumer.decode import decode  # noqa: E402
+from consumer.decode import decode
 
 STATUS_16 = ["Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Faulted"]
 STATUS_201 = ["Available", "Occupied", "Reserved", "Unavailable", "Faulted"]

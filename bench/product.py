@@ -20,7 +20,7 @@ import urllib.request
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from consumer.progress import committed_offsets
+from consumer.tools.support import committed_offsets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `python -m consumer` is the `ocpp-consumer` entry point, without needing the console script installed.

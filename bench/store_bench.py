@@ -5,7 +5,7 @@ status changes, some heartbeats, a few charge point statuses and boots, effectiv
 really change). Each batch is its own transaction, as in the worker. Not a test: it prints figures and the setup
 they were measured on. Uses OCPP_DATABASE_URL's server; creates and drops a database of its own.
 
-    OCPP_DATABASE_URL=postgresql://ocpp:ocpp@127.0.0.1:5433/ocpp .venv/bin/python bench/store_bench.py
+    OCPP_DATABASE_URL=postgresql://ocpp:ocpp@127.0.0.1:5433/ocpp .venv/bin/python -m bench.store_bench
 """
 
 from __future__ import annotations
@@ -24,13 +24,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from databases import drop_database  # noqa: E402  (a sibling: this folder is first on the path)
-from consumer.coalesce import coalesce  # noqa: E402
-from consumer.migrate import migrate  # noqa: E402
-from consumer.store import write_batch  # noqa: E402
-from schemas.events import BootNotification, Heartbeat, StatusNotification  # noqa: E402
+from consumer.coalesce import coalesce
+from consumer.migrate import migrate
+from consumer.store import write_batch
+from consumer.tools.support import drop_database
+from schemas.events import BootNotification, Heartbeat, StatusNotification
 
 CHARGE_POINTS = 10_000
 CONNECTORS = 2

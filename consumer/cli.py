@@ -60,7 +60,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from consumer.simulate import main as simulate_main
+    from consumer.tools.simulate import main as simulate_main
 
     return simulate_main(args.simulate_args, settings=load_settings())
 

@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from consumer.migrate import migrate
-from consumer.progress import committed_offsets
 from consumer.settings import Settings
+from consumer.tools.support import committed_offsets
 
 FEED = ["--charge-points", "200", "--connectors", "2", "--count", "20000", "--ocpp201-fraction", "0.4",
         "--duplicates", "0.02", "--out-of-order", "0.02", "--wrong-clocks", "0.02", "--invalid", "0.005",

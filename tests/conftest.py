@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.databases import drop_database
+from consumer.tools.support import drop_database
 
 MISSING_SERVICES = (
     "The tests need a real Kafka broker and a real PostgreSQL server, and found neither configured nor a Docker "

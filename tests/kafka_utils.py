@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from consumer import progress
+from consumer.tools import support
 
 
 async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
@@ -42,7 +42,7 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        offsets = await progress.committed_offsets(admin, group)
+        offsets = await support.committed_offsets(admin, group)
     finally:
         await admin.close()
     return {tp.partition: offset for tp, offset in offsets.items() if tp.topic == topic}

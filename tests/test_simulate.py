@@ -9,13 +9,16 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 
 import orjson
 import pytest
 
 from consumer.decode import decode
-from consumer.simulate import STATUS_201, TRANSITIONS, Feed, FeedConfig
+from consumer.tools.simulate import Feed, FeedConfig
+from consumer.tools.simulate.cli import backlog_start
+from consumer.tools.simulate.feed import STATUS_201, TRANSITIONS
 from schemas.events import Rejection
 from tests.kafka_utils import consume_all
 
@@ -29,6 +32,7 @@ BOOT_REASONS = {"ApplicationReset", "FirmwareUpdate", "LocalReset", "PowerUp", "
                 "Triggered", "Unknown", "Watchdog"}
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+WHOLE_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def _time(text) -> float:
@@ -208,6 +212,53 @@ def test_valid_records_match_the_contract():
         assert isinstance(result, Rejection) == (verdict is not None), (value, verdict, result)
 
 
+def _stamps(env: dict) -> list[str]:
+    """Every timestamp a record carries: received_at, and the payload's if it has one."""
+    return [env["received_at"], *([env["payload"]["timestamp"]] if "timestamp" in env["payload"] else [])]
+
+
+def test_whole_second_timestamps_change_nothing_else():
+    """With precision "s" every timestamp is whole seconds, truncated; the records are otherwise the same feed."""
+    config = FeedConfig(charge_points=100, ocpp201_fraction=0.5, duplicates=0.05, out_of_order=0.05,
+                        wrong_clocks=0.2, seed=9)
+    precise, whole = _take(Feed(config), 5000), _take(Feed(replace(config, timestamp_precision="s")), 5000)
+    assert any(not t.endswith(".000Z") for _, v in precise for t in _stamps(orjson.loads(v)))
+    stamped = 0
+    for (key_ms, value_ms), (key_s, value_s) in zip(precise, whole):
+        assert key_ms == key_s and contract_violation(key_s, value_s) is None
+        env_ms, env_s = orjson.loads(value_ms), orjson.loads(value_s)
+        assert all(WHOLE_SECONDS.match(t) for t in _stamps(env_s)), env_s
+        env_ms["received_at"] = env_ms["received_at"][:19] + "Z"
+        if "timestamp" in env_ms["payload"]:
+            env_ms["payload"]["timestamp"] = env_ms["payload"]["timestamp"][:19] + "Z"
+            stamped += 1
+        assert env_s == env_ms
+    assert stamped > 1000
+    with pytest.raises(ValueError):
+        FeedConfig(timestamp_precision="us")
+
+
+def test_backlog_start_ends_the_simulated_time_now():
+    """A backlog placed by `backlog_start` covers its records' simulated time and ends within a second of now."""
+    config = FeedConfig(charge_points=200, seed=6)
+    before = time.time()
+    start, count = backlog_start(config, count=5000, seconds=None)
+    after = time.time()
+    assert count == 5000 and start == int(start)
+    feed = Feed(replace(config, start=start))
+    records = _take(feed, count)
+    assert before - 1 <= feed.now <= after
+    assert max(_time(orjson.loads(v)["received_at"]) for _, v in records) <= feed.now
+    assert feed.now - start > 600  # the backlog really lies in the past
+
+    # Given only a duration, the dry pass runs for that long and caps what may be sent.
+    start, count = backlog_start(config, count=None, seconds=0.3)
+    assert count > 1000
+    feed = Feed(replace(config, start=start))
+    _take(feed, count)
+    assert time.time() - 2 <= feed.now <= time.time()
+
+
 async def _run_simulate(*args: str) -> tuple[int, str, str]:
     """Run `python -m consumer simulate …` as an operator would: (exit status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
@@ -263,3 +314,34 @@ async def test_cli_live_mode_stamps_the_send_time(kafka_bootstrap, topic_factory
         received = _time(orjson.loads(r.value)["received_at"])
         assert started <= received <= time.time()
         assert abs(r.timestamp / 1000 - received) < 1.0  # stamped when handed to Kafka, not in simulated time
+
+
+async def test_cli_whole_second_timestamps(kafka_bootstrap, topic_factory):
+    """`--timestamp-precision s`: every timestamp on the topic, received_at and the payload's, is whole seconds."""
+    topic = await topic_factory("sim")
+    status, out, err = await _run_simulate("--count", "1000", "--topic", topic, "--bootstrap", kafka_bootstrap,
+                                           "--charge-points", "50", "--timestamp-precision", "s", "--quiet")
+    assert status == 0, err
+    records = await consume_all(kafka_bootstrap, topic, 1000)
+    assert len(records) == 1000
+    stamps = [t for r in records for t in _stamps(orjson.loads(r.value))]
+    assert len(stamps) > len(records) and all(WHOLE_SECONDS.match(t) for t in stamps)  # payload stamps too
+
+
+async def test_cli_backlog_ends_when_it_is_published(kafka_bootstrap, topic_factory):
+    """Without --start a backlog lies in the past: no received_at is later than its record's Kafka timestamp,
+    and the newest is about the moment of publishing."""
+    topic = await topic_factory("sim", partitions=2)
+    started = time.time()
+    status, out, err = await _run_simulate("--count", "3000", "--topic", topic, "--bootstrap", kafka_bootstrap,
+                                           "--charge-points", "200", "--out-of-order", "0.02", "--quiet")
+    assert status == 0, err
+    records = await consume_all(kafka_bootstrap, topic, 3000)
+    assert len(records) == 3000
+    received = []
+    for r in records:
+        at = _time(orjson.loads(r.value)["received_at"])
+        assert round(at * 1000) <= r.timestamp, (at, r.timestamp)  # never after Kafka stamped the record
+        received.append(at)
+    assert started - 10 <= max(received) <= time.time()
+    assert min(received) < started - 300  # ~500 simulated seconds of fleet, all before publishing

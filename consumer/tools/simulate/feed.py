@@ -1,13 +1,7 @@
-"""`ocpp-consumer simulate`: publish a realistic gateway feed, for demos, load tests and the benchmark.
+"""The simulated gateway feed: a pure, seeded generator of (key, value) records, with no I/O.
 
-Two halves, kept apart on purpose:
-
-* `Feed` generates the records (key, value) — a pure, seeded generator with no I/O, so the tests and the
-  benchmark can reuse exactly the feed an operator publishes, and two runs with one seed are identical.
-* `publish` puts them on Kafka fast: it fills aiokafka's per-partition batch builders itself (the per-message
-  `send()` coroutine costs more than generating the record), so a laptop core reaches well over 100k events/s.
-
-The feed is event-driven, not random noise: each charge point boots once, heartbeats every
+Pure so that the tests and the benchmark reuse exactly the feed an operator publishes, and two runs with one seed
+are identical. The feed is event-driven, not random noise: each charge point boots once, heartbeats every
 `heartbeat_interval` seconds, and each connector walks a plausible session cycle with realistic dwell times.
 Time is simulated (a backlog's `received_at` advances as the simulated fleet would produce it) unless a
 `clock` is given: live mode passes the wall clock so `received_at` is the send time and latency can be measured.
@@ -15,20 +9,14 @@ Time is simulated (a backlog's `received_at` advances as the simulated fleet wou
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import heapq
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import orjson
-
-# ---------------------------------------------------------------------------------------------- the fleet
 
 # The OCPP 1.6 session cycle: next state → weight. Faults and maintenance interrupt it now and then.
 TRANSITIONS: dict[str, dict[str, float]] = {
@@ -60,6 +48,7 @@ VENDORS = [("Alfen BV", ["Eve Single Pro", "Eve Double"]), ("ABB", ["Terra AC", 
 INVALID_KINDS = ["not_json", "not_utf8", "bad_enum", "missing_field", "bad_uuid", "bad_version"]
 
 BOOT, ANNOUNCE, TRANSITION, HEARTBEAT = range(4)
+PRECISIONS = ("ms", "s")
 
 
 @dataclass(frozen=True)
@@ -74,11 +63,20 @@ class FeedConfig:
     invalid: float = 0.0  # fraction of events that reach Kafka corrupted
     seed: int = 1
     start: float = 1_795_996_800.0  # simulated epoch of the first boot (2026-11-30T00:00:00Z)
+    # "ms" or "s": many real OCPP 1.6 chargers (and gateways) stamp whole seconds. Applies to every timestamp
+    # the feed writes, received_at and the payload's. Milliseconds by default, so existing figures do not move.
+    timestamp_precision: str = "ms"
+
+    def __post_init__(self) -> None:
+        if self.timestamp_precision not in PRECISIONS:
+            raise ValueError(f"timestamp_precision must be one of {PRECISIONS}, not {self.timestamp_precision!r}")
 
 
-def _rfc3339_formatter() -> Callable[[float], str]:
-    """Epoch seconds → '2026-11-24T19:00:00.123Z', caching the per-second part (strftime is the slow bit)."""
+def _rfc3339_formatter(precision: str = "ms") -> Callable[[float], str]:
+    """Epoch seconds → '2026-11-24T19:00:00.123Z' (or '…:00Z' to the second), caching the per-second part
+    (strftime is the slow bit). Both precisions truncate, as a clock does, so a stamp never moves later."""
     cache: dict[int, str] = {}
+    whole_seconds = precision == "s"
 
     def fmt(epoch: float) -> str:
         sec = int(epoch)
@@ -87,6 +85,8 @@ def _rfc3339_formatter() -> Callable[[float], str]:
             if len(cache) > 8192:
                 cache.clear()
             prefix = cache[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        if whole_seconds:
+            return f"{prefix}Z"
         return f"{prefix}.{int((epoch - sec) * 1000):03d}Z"
 
     return fmt
@@ -137,7 +137,7 @@ class Feed:
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         c, rng = self.config, self._rng
-        fmt = _rfc3339_formatter()
+        fmt = _rfc3339_formatter(c.timestamp_precision)
         seq = 0
         schedule: list[tuple[float, int, int, int, int]] = []  # (time, seq, kind, cp, connector)
         delayed: list[tuple[float, int, bytes, bytes, str]] = []  # (release time, seq, key, value, kind)
@@ -270,208 +270,3 @@ class Feed:
         elif what == "bad_version":
             envelope["ocpp_version"] = rng.choice(["1.5", "2.1", "16"])
         return orjson.dumps(envelope)
-
-
-# ---------------------------------------------------------------------------------------------- Kafka
-
-
-async def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
-    """Create the topic with `partitions` partitions unless it exists; True when it was created."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic in await admin.list_topics():
-            return False
-        try:
-            await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-        except TopicAlreadyExistsError:
-            return False
-        return True
-    finally:
-        await admin.close()
-
-
-async def publish(
-    records: Iterator[tuple[bytes, bytes]],
-    *,
-    bootstrap: str,
-    topic: str,
-    count: int | None = None,
-    rate: float | None = None,
-    duration: float | None = None,
-    compression: str | None = None,
-    progress_seconds: float = 5.0,
-    progress: Callable[[str], None] | None = None,
-) -> int:
-    """Send records until `count` are sent or `duration` seconds pass; at `rate` per second, or flat out.
-
-    Records are partitioned like the Java client (murmur2 of the key), so one charge point stays in one
-    partition. Returns the number of records the broker acknowledged (all of them, or it raises).
-    """
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.partitioner import DefaultPartitioner
-
-    if count is None and duration is None:
-        raise ValueError("give a count or a duration")
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, compression_type=compression,
-        linger_ms=5, max_batch_size=1_048_576, request_timeout_ms=60_000,
-    )
-    await producer.start()
-    try:
-        partitions = sorted(await producer.partitions_for(topic))
-        partition_of: dict[bytes, int] = {}
-        partitioner = DefaultPartitioner()
-        builders: dict[int, object] = {}
-        in_flight: list[asyncio.Future] = []
-
-        async def submit(partition: int) -> None:
-            builder = builders.pop(partition)
-            in_flight.append(await producer.send_batch(builder, topic, partition=partition))
-
-        started = last_report = time.monotonic()
-        reported = sent = 0
-        limit = count if count is not None else float("inf")
-        deadline = started + duration if duration is not None else float("inf")
-        while sent < limit:
-            now = time.monotonic()
-            if now >= deadline:
-                break
-            if rate:
-                due = min(int(rate * (now - started)) + 1, limit) - sent
-                if due <= 0:
-                    await asyncio.sleep(min(0.002, deadline - now))
-                    continue
-            else:
-                due = min(5000, limit - sent)
-            for _ in range(int(due)):
-                key, value = next(records)
-                partition = partition_of.get(key)
-                if partition is None:
-                    partition = partition_of[key] = partitioner(key, partitions, partitions)
-                builder = builders.get(partition)
-                if builder is None:
-                    builder = builders[partition] = producer.create_batch()
-                if builder.append(key=key, value=value, timestamp=None) is None:
-                    await submit(partition)
-                    builder = builders[partition] = producer.create_batch()
-                    builder.append(key=key, value=value, timestamp=None)
-            sent += int(due)
-            if rate:
-                # Live mode: nothing waits in a half-full batch, so received_at ≈ the time it reaches Kafka.
-                for partition in list(builders):
-                    await submit(partition)
-            else:
-                await asyncio.sleep(0)  # let the sender run
-            for future in [f for f in in_flight if f.done()]:
-                future.result()  # raise a delivery failure now, not at the end
-                in_flight.remove(future)
-            now = time.monotonic()
-            if progress and now - last_report >= progress_seconds:
-                progress(f"sent {sent} records, {(sent - reported) / (now - last_report):,.0f}/s")
-                last_report, reported = now, sent
-        for partition in list(builders):
-            await submit(partition)
-        await asyncio.gather(*in_flight)
-    finally:
-        await producer.stop()
-    return sent
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
-    return value
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} is not positive")
-        return value
-
-    return parse
-
-
-def _rfc3339(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
-
-
-def build_parser(settings) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ocpp-consumer simulate",
-        description="Publish a simulated OCPP gateway feed to Kafka: flat out for --count records (a backlog, "
-        "received_at in simulated time), or at --rate records/s for --duration seconds (live, received_at = "
-        "send time).",
-    )
-    p.add_argument("--bootstrap", default=settings.kafka_bootstrap_servers, help="Kafka bootstrap servers")
-    p.add_argument("--topic", default=settings.topics[0], help="topic to publish to (default: the first consumed)")
-    p.add_argument("--partitions", type=_positive(int), default=1,
-                   help="partitions to create the topic with if it does not exist (default 1)")
-    p.add_argument("--charge-points", type=_positive(int), default=100, help="number of charge points")
-    p.add_argument("--connectors", type=_positive(int), default=2, help="connectors per charge point")
-    p.add_argument("--heartbeat-interval", type=_positive(float), default=60.0,
-                   help="seconds between a charge point's heartbeats (simulated time)")
-    p.add_argument("--ocpp201-fraction", type=_fraction, default=0.3, help="fraction of charge points on 2.0.1")
-    p.add_argument("--duplicates", type=_fraction, default=0.0, help="fraction of events delivered twice")
-    p.add_argument("--out-of-order", type=_fraction, default=0.0,
-                   help="fraction of events held back and delivered up to a minute (simulated) later")
-    p.add_argument("--wrong-clocks", type=_fraction, default=0.0,
-                   help="fraction of charge points whose timestamps are hours in the future")
-    p.add_argument("--invalid", type=_fraction, default=0.0,
-                   help="fraction of records that are invalid (not JSON, bad enum, missing field, bad UUID, ...)")
-    p.add_argument("--count", type=_positive(int), help="stop after this many records")
-    p.add_argument("--rate", type=_positive(float), help="records per second (live mode); default: as fast as possible")
-    p.add_argument("--duration", type=_positive(float), help="stop after this many seconds")
-    p.add_argument("--seed", type=int, default=1, help="random seed; one seed, one feed")
-    p.add_argument("--start", type=_rfc3339,
-                   help="simulated time of the first event, RFC 3339 (backlog mode; default: now)")
-    p.add_argument("--compression", choices=["none", "lz4", "gzip"], default="none",
-                   help="producer compression (lz4 needs the cramjam package)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    return p
-
-
-def main(argv: list[str], *, settings) -> int:
-    parser = build_parser(settings)
-    args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)
-    if args.count is None and args.duration is None:
-        parser.error("give --count, --duration, or both")
-    if args.compression == "lz4":
-        from aiokafka.codec import has_lz4
-
-        if not has_lz4():
-            parser.error("lz4 compression needs the cramjam package (pip install cramjam)")
-    config = FeedConfig(
-        charge_points=args.charge_points, connectors=args.connectors, ocpp201_fraction=args.ocpp201_fraction,
-        heartbeat_interval=args.heartbeat_interval, duplicates=args.duplicates, out_of_order=args.out_of_order,
-        wrong_clocks=args.wrong_clocks, invalid=args.invalid, seed=args.seed,
-        start=args.start if args.start is not None else time.time(),
-    )
-    feed = Feed(config, clock=(lambda _: time.time()) if args.rate else None)
-    progress = None if args.quiet else (lambda line: print(f"simulate: {line}", file=sys.stderr, flush=True))
-
-    async def run() -> int:
-        created = await ensure_topic(args.bootstrap, args.topic, args.partitions)
-        if created and progress:
-            progress(f"created topic {args.topic} with {args.partitions} partition(s)")
-        return await publish(
-            iter(feed), bootstrap=args.bootstrap, topic=args.topic, count=args.count, rate=args.rate,
-            duration=args.duration, compression=None if args.compression == "none" else args.compression,
-            progress=progress,
-        )
-
-    started = time.monotonic()
-    sent = asyncio.run(run())
-    elapsed = time.monotonic() - started
-    kinds = " ".join(f"{k}={feed.counts[k]}" for k in ("boot", "status", "heartbeat", "duplicate", "late", "invalid"))
-    print(f"published {sent} records to {args.topic} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s): {kinds}")
-    return 0
