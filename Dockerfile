@@ -1,12 +1,16 @@
-# The consumer image for docker-compose.yml. The SQL under sql/ is read from the source tree at run time,
-# so the project is installed in place (editable) rather than as a bare wheel.
-FROM python:3.11-slim
-WORKDIR /app
+# The consumer image for docker-compose.yml: the wheel, installed as a deployment installs it (the SQL under
+# sql/ travels inside it), with no source tree in the final image.
+FROM python:3.11-slim AS build
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY consumer ./consumer
 COPY schemas ./schemas
 COPY sql ./sql
-RUN pip install --no-cache-dir -e .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
 USER nobody
 EXPOSE 9108
 ENTRYPOINT []

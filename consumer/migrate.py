@@ -1,5 +1,8 @@
 """Schema migrations: numbered `.sql` files under `sql/migrations/`, applied in name order, each once.
 
+The files ship with the package and are read through `consumer.queries.migration_files()` (importlib.resources),
+so an installed wheel migrates as a source checkout does.
+
 Every replica may run `migrate` at start-up at the same moment: an advisory lock makes one apply while the others
 wait and then find nothing to do. Each migration runs in its own transaction together with its ledger row, so a
 crash leaves it applied and recorded, or neither. A file changed after it was applied is refused, not re-run:
@@ -10,14 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 
-from consumer.queries import MIGRATIONS_DIR, QUERIES
+from consumer.queries import MIGRATIONS_DIR, migration_files, query
 
 _FILE_NAME = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
+
+_LOCK = query("lock_migrations")
+_UNLOCK = query("unlock_migrations")
+_CREATE_LEDGER = query("create_schema_migrations")
+_FIND_LEDGER = query("find_schema_migrations")
+_SELECT_APPLIED = query("select_applied_migrations")
+_RECORD = query("record_migration")
 
 
 class MigrationError(Exception):
@@ -31,19 +41,21 @@ class Migration:
     sql: str
 
 
-def read_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migrations on disk, in the order they apply."""
+def read_migrations(files: Iterable[tuple[str, bytes]] | None = None) -> list[Migration]:
+    """The migrations the package carries (or `files`, as (file name, contents)), in the order they apply."""
     migrations = []
-    for path in sorted(directory.glob("*.sql")):
-        if not _FILE_NAME.match(path.name):
-            raise MigrationError(f"{path}: migration files are named NNNN_lower_snake_case.sql")
-        data = path.read_bytes()
-        migrations.append(Migration(path.stem, hashlib.sha256(data).hexdigest(), data.decode("utf-8")))
+    for file_name, data in migration_files() if files is None else files:
+        if not _FILE_NAME.match(file_name):
+            raise MigrationError(
+                f"{MIGRATIONS_DIR / file_name}: migration files are named NNNN_lower_snake_case.sql"
+            )
+        name = file_name.removesuffix(".sql")
+        migrations.append(Migration(name, hashlib.sha256(data).hexdigest(), data.decode("utf-8")))
     return migrations
 
 
 async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
-    """Names of the migrations on disk not yet applied (all of them on a fresh database)."""
+    """Names of the migrations the package carries not yet applied (all of them on a fresh database)."""
     applied = await _applied(conn)
     return [m.name for m in read_migrations() if m.name not in applied]
 
@@ -55,9 +67,9 @@ async def migrate(dsn: str) -> list[str]:
     """
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(QUERIES["lock_migrations"])
+        await conn.execute(_LOCK)
         try:
-            await conn.execute(QUERIES["create_schema_migrations"])
+            await conn.execute(_CREATE_LEDGER)
             migrations = read_migrations()
             applied = await _applied(conn)
             _check_applied(migrations, applied)
@@ -67,21 +79,21 @@ async def migrate(dsn: str) -> list[str]:
                     continue
                 async with conn.transaction():
                     await conn.execute(migration.sql)
-                    await conn.execute(QUERIES["record_migration"], migration.name, migration.checksum)
+                    await conn.execute(_RECORD, migration.name, migration.checksum)
                 done.append(migration.name)
             return done
         finally:
             if not conn.is_closed():  # a lost connection has released the lock already
-                await conn.execute(QUERIES["unlock_migrations"])
+                await conn.execute(_UNLOCK)
     finally:
         await conn.close()
 
 
 async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
     """Applied migration name → checksum; empty when the ledger does not exist yet."""
-    if not await conn.fetchval(QUERIES["find_schema_migrations"]):
+    if not await conn.fetchval(_FIND_LEDGER):
         return {}
-    return {row["name"]: row["checksum"] for row in await conn.fetch(QUERIES["select_applied_migrations"])}
+    return {row["name"]: row["checksum"] for row in await conn.fetch(_SELECT_APPLIED)}
 
 
 def _check_applied(migrations: list[Migration], applied: dict[str, str]) -> None:
