@@ -27,7 +27,7 @@ def load_settings(**overrides):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from consumer.worker import run_service
+    from consumer.service import run_service
 
     return run_service(load_settings())
 
@@ -35,12 +35,46 @@ def _run(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     import asyncio
 
-    from consumer.migrate import migrate
+    from consumer.clients import describe_database
+    from consumer.migrate import MigrationError, migrate
 
     settings = load_settings()
-    applied = asyncio.run(migrate(settings.database_url.get_secret_value()))
+    try:
+        applied = asyncio.run(migrate(settings.database_url.get_secret_value()))
+    except MigrationError as exc:
+        return _fail("migrate", str(exc))
+    except Exception as exc:
+        if not _is_connection_error(exc):
+            raise
+        return _fail("migrate", f"cannot reach PostgreSQL at {describe_database(settings)}: {_cause(exc)}")
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """Could not connect or log in (not listening, no such host, refused login, TLS): the user's to fix."""
+    import asyncpg
+    from aiokafka.errors import KafkaConnectionError
+
+    return isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError,
+                            asyncpg.InvalidPasswordError, asyncpg.InvalidCatalogNameError,
+                            asyncpg.ClientConfigurationError, KafkaConnectionError, TimeoutError))
+
+
+def _cause(exc: BaseException) -> str:
+    text, name = str(exc), type(exc).__name__
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
+def _fail(command: str, message: str) -> int:
+    """One line on stderr for an error the user can fix; the traceback only with OCPP_LOG_LEVEL=DEBUG."""
+    import os
+    import traceback
+
+    if os.environ.get("OCPP_LOG_LEVEL", "").upper() == "DEBUG":
+        traceback.print_exc()
+    print(f"ocpp-consumer: {command}: {message}", file=sys.stderr)
+    return 1
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -60,9 +94,20 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
     from consumer.tools.simulate import main as simulate_main
 
-    return simulate_main(args.simulate_args, settings=load_settings())
+    if os.environ.get("OCPP_LOG_LEVEL", "").upper() != "DEBUG":
+        # aiokafka logs each failed connection attempt; the one line below says it all.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return simulate_main(args.simulate_args, settings=load_settings())
+    except Exception as exc:
+        if not _is_connection_error(exc):
+            raise
+        return _fail("simulate", f"cannot reach Kafka: {_cause(exc)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,16 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class _ConnectionFailuresAreWarnings(logging.Filter):
+    """aiokafka logs every failed connection attempt at ERROR; while a broker is away that is a transient
+    condition the service waits out (and logs as such), so at most a warning. An error line means we gave up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and str(record.msg).startswith("Unable connect to"):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -39,3 +49,4 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # aiokafka logs every retried connection at ERROR/WARNING; ours already says what matters, once.
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    handler.addFilter(_ConnectionFailuresAreWarnings())

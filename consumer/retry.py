@@ -7,11 +7,20 @@ service without committing, and the supervisor's restart replays the batch, whic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 from aiokafka import errors as kafka_errors
-from tenacity import AsyncRetrying, retry_if_exception, wait_random_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, stop_never, wait_random_exponential
+
+log = logging.getLogger("consumer")
+T = TypeVar("T")
+
+# How often a back-off checks the shutdown deadline: SIGTERM must not wait out a 30 s back-off.
+DEADLINE_CHECK_SECONDS = 0.5
 
 # The server is unreachable, restarting, shutting down, overloaded, or asked us to try the transaction again.
 TRANSIENT_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
@@ -31,8 +40,18 @@ TRANSIENT_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
 DATA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DataError,  # class 22: value too long, invalid text representation, ...
     asyncpg.exceptions.IntegrityConstraintViolationError,  # class 23: check, not-null, foreign key
-    asyncpg.exceptions._base.DataError,  # asyncpg could not encode a parameter
 )
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Refused by the server as data (DATA_ERRORS), or a parameter asyncpg could not encode.
+
+    asyncpg's encoding error is a private class (an InterfaceError that is also a ValueError); it is recognised
+    by those two public bases rather than imported from asyncpg's internals.
+    """
+    return isinstance(exc, DATA_ERRORS) or (
+        isinstance(exc, asyncpg.exceptions.InterfaceError) and isinstance(exc, ValueError)
+    )
 
 
 def is_transient_database_error(exc: BaseException) -> bool:
@@ -45,7 +64,7 @@ def is_transient_database_error(exc: BaseException) -> bool:
     """
     if isinstance(exc, TRANSIENT_DATABASE_ERRORS):
         return True
-    if isinstance(exc, asyncpg.exceptions.InterfaceError) and not isinstance(exc, DATA_ERRORS):
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and not is_data_error(exc):
         cause = exc.__cause__ or exc.__context__
         if cause is not None and cause is not exc and is_transient_database_error(cause):
             return True
@@ -72,18 +91,71 @@ TRANSIENT_KAFKA_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 def retrying(
-    is_transient: Callable[[BaseException], bool], *, max_wait_seconds: float, sleep, before_sleep=None
+    is_transient: Callable[[BaseException], bool], *, max_wait_seconds: float, sleep, before_sleep=None,
+    give_up_after: float | None = None,
 ) -> AsyncRetrying:
-    """Retry forever on what `is_transient` accepts, with jittered exponential backoff capped at `max_wait_seconds`.
+    """Retry on what `is_transient` accepts, with jittered exponential backoff capped at `max_wait_seconds`.
 
-    There is no attempt cap on purpose: the batch in hand has not reached the database, and giving up would
-    mean either losing it or committing past it. `sleep` is where the caller keeps its group membership alive
-    (and may raise to abandon the retry, e.g. at shutdown).
+    By default there is no attempt cap on purpose: the batch in hand has not reached the database, and giving up
+    would mean either losing it or committing past it. Only start-up gives up (`give_up_after` seconds, then the
+    last error is raised), because with nothing in hand an operator is better served by one clear line. `sleep`
+    may raise to abandon the retry, e.g. at shutdown.
     """
     return AsyncRetrying(
         retry=retry_if_exception(is_transient),
+        stop=stop_never if give_up_after is None else stop_after_delay(give_up_after),
         wait=wait_random_exponential(multiplier=0.1, max=max_wait_seconds),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
     )
+
+
+class ShutdownAbandon(Exception):
+    """The shutdown deadline passed while work was still waiting on a dependency: leave it uncommitted."""
+
+
+class Retrier:
+    """Runs a call until it succeeds, waiting out transient failures; every retry is counted and logged.
+
+    The worker hands one to each stage, so that every wait on PostgreSQL or Kafka obeys one policy: jittered,
+    capped back-off with no attempt cap, and ShutdownAbandon once the shutdown deadline passes. (Group
+    membership during a long wait is the worker's job: it polls with partitions paused meanwhile.)
+    """
+
+    def __init__(self, *, max_wait_seconds: float, on_retry: Callable[[str], None],
+                 deadline: Callable[[], float | None]) -> None:
+        self.max_wait_seconds = max_wait_seconds
+        self._on_retry = on_retry
+        self._deadline = deadline
+
+    async def __call__(self, operation: str, is_transient: Callable[[BaseException], bool],
+                       call: Callable[[], Awaitable[T]], *, give_up_after: float | None = None) -> T:
+        def before_sleep(state) -> None:
+            self._on_retry(operation)
+            error = state.outcome.exception()
+            log.warning(
+                "transient failure, retrying",
+                extra={"operation": operation, "attempt": state.attempt_number,
+                       "error": f"{type(error).__name__}: {error}", "wait_s": round(state.next_action.sleep, 2)},
+            )
+
+        async for attempt in retrying(
+            is_transient, max_wait_seconds=self.max_wait_seconds, sleep=self._sleep, before_sleep=before_sleep,
+            give_up_after=give_up_after,
+        ):
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    def check_deadline(self) -> None:
+        deadline = self._deadline()
+        if deadline is not None and time.monotonic() > deadline:
+            raise ShutdownAbandon()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Back off, unless shutdown's deadline passes first: then the work in hand is left uncommitted."""
+        until = time.monotonic() + seconds
+        while (remaining := until - time.monotonic()) > 0:
+            self.check_deadline()
+            await asyncio.sleep(min(remaining, DEADLINE_CHECK_SECONDS))

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         SecretStr("postgresql://ocpp:ocpp@127.0.0.1:5433/ocpp"), description="PostgreSQL DSN."
     )
     database_pool_size: int = Field(2, ge=1, le=64, description="Connections per replica.")
+    database_statement_timeout_seconds: float = Field(
+        60, gt=0,
+        description="A statement that takes longer (a lock, a dead connection) is cancelled and retried.",
+    )
 
     max_clock_skew_seconds: float = Field(
         300, ge=0, description="A charger timestamp this far after `received_at` is replaced by it."
@@ -57,6 +61,10 @@ class Settings(BaseSettings):
 
     retry_max_seconds: float = Field(
         30, gt=0, description="Longest wait between two retries of a database or broker call."
+    )
+    startup_timeout_seconds: float = Field(
+        120, gt=0,
+        description="How long start-up waits for PostgreSQL and Kafka to answer before it exits with one line saying which.",
     )
     shutdown_timeout_seconds: float = Field(
         30, gt=0, description="On SIGTERM/SIGINT, how long the in-flight batch may take to finish."

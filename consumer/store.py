@@ -1,5 +1,4 @@
-"""Writes a coalesced batch into `charge_point` and `connector`: one statement per table, inside the caller's
-transaction (the worker owns it, and commits Kafka offsets only after it).
+"""The write stage: a batch's events become rows in `charge_point` and `connector`, in one transaction.
 
 Each table's rows travel as one JSON document that the statement expands with `json_to_recordset`. Encoding
 column arrays in asyncpg cost the consumer ~4 µs of Python per event (it checks every element); orjson writes
@@ -7,26 +6,73 @@ the rows in a fraction of that, and the parsing moves to PostgreSQL, which has a
 
 The statements (sql/queries/state.sql) move a value only when the incoming version is newer, so the tables are a
 pure function of the set of events written: order, duplicates, batching and concurrent replicas change nothing.
+That is also what makes splitting a batch, replaying it and committing Kafka offsets after it safe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import asyncpg
 import orjson
 
 from consumer.coalesce import Batch, coalesce
-from consumer.queries import QUERIES
-from schemas.events import StateEvent
+from consumer.queries import query
+from consumer.retry import is_data_error
+from schemas.events import Rejection, StateEvent
+
+log = logging.getLogger("consumer")
+
+_UPSERT_CHARGE_POINTS = query("upsert_charge_points")
+_UPSERT_CONNECTORS = query("upsert_connectors")
+
+MAX_REFUSAL_DETAIL = 1000  # the database's message becomes a dead-letter header and a log field
+
+# Runs a database call, waiting out transient failures (the worker's Retrier, bound to "write").
+Attempt = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
+
+
+async def write_events(pool: asyncpg.Pool, events: list[tuple[Any, StateEvent]], *,
+                       attempt: Attempt) -> list[tuple[Any, StateEvent, Rejection]]:
+    """Write the events' state in one transaction; return those the database refused as data, with why.
+
+    A data error (say, a value the schema's check refuses) would otherwise fail the whole batch forever, so the
+    batch is halved until the events that cause it stand alone; those are returned for the dead-letter topic and
+    the rest is written. Halves are written in their own transactions, which is safe because every write is
+    idempotent and order-independent. `events` pairs each event with the record it came from, passed through.
+    """
+    if not events:
+        return []
+
+    async def write_once() -> None:
+        batch = coalesce(event for _, event in events)
+        async with pool.acquire() as conn, conn.transaction():
+            await write_batch(conn, batch)
+
+    try:
+        await attempt(write_once)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        if len(events) == 1:
+            record, event = events[0]
+            detail = f"database refused the event: {type(exc).__name__}: {exc}"[:MAX_REFUSAL_DETAIL]
+            log.warning("event refused by the database", extra={"event_id": str(event.event_id), "error": str(exc)})
+            return [(record, event, Rejection("database", detail))]
+        middle = len(events) // 2
+        return (await write_events(pool, events[:middle], attempt=attempt)
+                + await write_events(pool, events[middle:], attempt=attempt))
+    return []
 
 
 async def write_batch(conn: asyncpg.Connection, batch: Batch) -> None:
     """Upsert the batch's rows: charge points first (every connector's parent must exist), then connectors."""
     if batch.charge_points:
-        await conn.execute(QUERIES["upsert_charge_points"], _json(batch.charge_points))
+        await conn.execute(_UPSERT_CHARGE_POINTS, _json(batch.charge_points))
     if batch.connectors:
-        await conn.execute(QUERIES["upsert_connectors"], _json(batch.connectors))
+        await conn.execute(_UPSERT_CONNECTORS, _json(batch.connectors))
 
 
 async def apply_events(conn: asyncpg.Connection, events: Iterable[StateEvent]) -> None:

@@ -209,7 +209,10 @@ async def test_database_outage_commits_nothing_and_recovers(
         await asyncio.sleep(4)
         assert await committed_offsets(kafka_bootstrap, group, topic) == during == {0: len(first)}
         assert not task.done()
-        assert worker.totals.database_retries > 0
+        assert worker.totals.retries > 0
+        sample = worker.metrics.registry.get_sample_value
+        retried = sample("ocpp_retries_total", {"operation": "write"})
+        assert retried and retried == sample("ocpp_database_retries_total", {"operation": "write"})
         await proxy.restore()
         await wait_drained(kafka_bootstrap, group, topic, timeout=60)
     assert await tables(db) == expected_from(first + second)

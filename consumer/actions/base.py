@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from schemas.events import Event, Rejection
-
-# (validated envelope, its received_at in UTC, the clock-skew bound in seconds) → an internal event, or why not.
-Converter = Callable[[Any, datetime, float], "Event | Rejection"]
-# (the batch's rows so far, one event) → None: offers the event's values to the rows it changes.
+# (validated envelope, its received_at in UTC, the clock-skew bound in seconds) → an internal event
+# (schemas.events), or a schemas.events.Rejection saying why not.
+Converter = Callable[[Any, datetime, float], Any]
+# (the batch's rows so far, a consumer.coalesce.Rows; one event) → None: offers the event's values to the rows
+# it changes.
 Fold = Callable[[Any, Any], None]

@@ -1,0 +1,39 @@
+"""`ocpp-consumer run` as a process: logging, signals, and what each way of stopping means as an exit status.
+
+Kept apart from the worker so that the worker runs in tests without signal handlers or a process around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from consumer.logs import configure_logging
+from consumer.settings import Settings
+from consumer.worker import PendingMigrations, Unreachable, Worker
+
+log = logging.getLogger("consumer")
+
+
+def run_service(settings: Settings) -> int:
+    """Run a worker until SIGTERM/SIGINT: 0 on a clean stop, 1 on a failure, 2 when it cannot start as set up."""
+    configure_logging(settings.log_level)
+
+    async def main() -> int:
+        worker = Worker(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        try:
+            await worker.run()
+        except (PendingMigrations, Unreachable) as exc:
+            # The operator's mistake or an absent dependency: one line, the traceback only at debug level.
+            log.error(str(exc), exc_info=log.isEnabledFor(logging.DEBUG))
+            return 2
+        except Exception:
+            log.exception("stopping on an unexpected error; nothing past the last commit was committed")
+            return 1
+        return 0
+
+    return asyncio.run(main())
