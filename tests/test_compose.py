@@ -31,7 +31,7 @@ def test_compose_config_resolves():
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"kafka", "postgres", "migrate", "consumer"}
+    assert set(services) == {"kafka", "postgres", "migrate", "consumer", "prometheus", "grafana"}
     consumer = services["consumer"]
     assert "container_name" not in consumer  # a fixed name would forbid --scale
     assert not consumer.get("ports")  # a published host port would collide between replicas
