@@ -8,13 +8,14 @@ broker or database. Exit statuses: 0 success, 1 the work found a problem (invali
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-
-from pydantic import ValidationError
 
 
 def load_settings(**overrides):
     """The settings, or exit 2 with one line per bad variable, named as the operator would set it."""
+    from pydantic import ValidationError
+
     from consumer.settings import Settings
 
     try:
@@ -27,9 +28,16 @@ def load_settings(**overrides):
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Until the service installs its own handlers, SIGTERM means "stop before starting": nothing is in hand yet,
+    # so exit at once, cleanly, rather than die by the signal while modules are still importing.
+    signal.signal(signal.SIGTERM, _exit_before_start)
     from consumer.service import run_service
 
     return run_service(load_settings())
+
+
+def _exit_before_start(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -51,6 +51,8 @@ def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> 
         client_id=s.kafka_client_id,
         group_id=s.kafka_group_id,
         enable_auto_commit=False,
+        # Records of aborted producer transactions must never be applied; lag is measured to the stable offset.
+        isolation_level="read_committed",
         auto_offset_reset=s.kafka_auto_offset_reset,
         max_poll_records=s.batch_max_records,
         # What aiokafka buffers ahead is most of the consumer's memory in catch-up: bounded per partition, and

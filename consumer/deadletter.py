@@ -1,11 +1,20 @@
-"""The dead-letter stage: every rejected record goes to the dead-letter topic with why and where from.
+"""The dead-letter stage: every rejected record goes to the dead-letter topic with why and where from, and no
+record can stop the stream on its way there.
 
-What a dead letter carries: the original record untouched, plus headers that say why and where from. An operator
-can fix the cause and re-publish the value (and key and headers) to the source topic as it is. The one exception
-is a value too large to send again (kind `too_large`, or one the broker refuses by size): its dead letter carries
-no value, only the headers and `ocpp.error.original_bytes`; `ocpp.source.*` say where the original still is, for
-as long as the source topic retains it. Anything else would stop the stream on a record that can never be
-dead-lettered.
+A dead letter is sent in the first of three forms that the client and the broker accept:
+
+1. **whole**: our `ocpp.*` headers, then the original key, value and headers. An operator can fix the cause and
+   re-publish it to the source topic as it is.
+2. **without its value** (a value too large to send again: kind `too_large`, or refused by size), with
+   `ocpp.error.original_bytes`; `ocpp.source.*` say where the original still is, for as long as the source topic
+   retains it.
+3. **a placeholder**: no value, the key only if it is small, and only as many of the original headers as fit in
+   PLACEHOLDER_HEADER_BYTES (`ocpp.error.dropped_headers` says how many did not). A record whose headers alone
+   exceed the broker's limit, or whose key is huge, still leaves a trace, and the stream goes on.
+
+Kafka refuses a record with neither key nor value, so a letter without a key carries an empty value. Our headers
+come first, and a producer's own `ocpp.error.*` or `ocpp.source.*` headers are renamed `ocpp.original.…`: a
+reader of the first header of a name always gets ours, and nothing of the original is lost.
 """
 
 from __future__ import annotations
@@ -24,49 +33,93 @@ log = logging.getLogger("consumer")
 
 # Header values must stay well below the broker's record size limit whatever a detail says.
 MAX_DETAIL_BYTES = 4000
+# What a placeholder may keep of the original: far below any broker's record size limit (1 MB by default).
+PLACEHOLDER_HEADER_BYTES = 65_536
+PLACEHOLDER_KEY_BYTES = 1024
+
+WHOLE, WITHOUT_VALUE, PLACEHOLDER = range(3)
+_OURS = ("ocpp.error.", "ocpp.source.")
 
 
-def dead_letter(record: ConsumerRecord, rejection: Rejection, *, with_value: bool = True) -> dict:
-    """Keyword arguments for `producer.send`: the record's key, value and headers, then `ocpp.*` headers."""
+async def check_topic(producer: AIOKafkaProducer, topic: str, *, timeout: float) -> None:
+    """Raise LookupError, with a message for the operator, when dead letters would have nowhere to go.
+
+    Found at start-up rather than at the first invalid record, minutes or days later, with a batch in hand. The
+    broker answers at once when the topic exists or when it creates it, so running out of time means neither.
+    """
+    try:
+        await asyncio.wait_for(producer.partitions_for(topic), timeout=timeout)
+    except Exception as exc:
+        raise LookupError(
+            f"the dead-letter topic {topic!r} does not exist and the broker did not create it "
+            f"({type(exc).__name__}); create it or set OCPP_DLQ_TOPIC"
+        ) from exc
+
+
+def dead_letter(record: ConsumerRecord, rejection: Rejection, *, form: int = WHOLE) -> dict:
+    """Keyword arguments for `producer.send`: the letter in the given form (see the module doc)."""
+    key, value = record.key, record.value
     headers = [
-        *(record.headers or ()),
         ("ocpp.error.kind", rejection.kind.encode()),
         ("ocpp.error.detail", rejection.detail.encode("utf-8", "replace")[:MAX_DETAIL_BYTES]),
         ("ocpp.source.topic", record.topic.encode()),
         ("ocpp.source.partition", str(record.partition).encode()),
         ("ocpp.source.offset", str(record.offset).encode()),
     ]
-    value = record.value
-    if rejection.kind == "too_large" or not with_value:
+    if rejection.kind == "too_large":
+        form = max(form, WITHOUT_VALUE)
+    if form >= WITHOUT_VALUE:
         headers.append(("ocpp.error.original_bytes", str(len(value or b"")).encode()))
         value = None
-    return {"key": record.key, "value": value, "headers": headers}
+    original = [(f"ocpp.original.{k}" if k.startswith(_OURS) else k, v) for k, v in record.headers or ()]
+    if form == PLACEHOLDER:
+        if key is not None and len(key) > PLACEHOLDER_KEY_BYTES:
+            key = None
+        kept, budget = [], PLACEHOLDER_HEADER_BYTES
+        for name, header_value in original:
+            size = len(name.encode("utf-8", "replace")) + len(header_value or b"")
+            if size <= budget:
+                kept.append((name, header_value))
+                budget -= size
+        if len(kept) < len(original):
+            headers.append(("ocpp.error.dropped_headers", str(len(original) - len(kept)).encode()))
+        original = kept
+    if key is None and value is None:
+        value = b""  # Kafka refuses a record with neither
+    return {"key": key, "value": value, "headers": headers + original}
 
 
 async def send(producer: AIOKafkaProducer, topic: str, rejects: list[tuple[ConsumerRecord, Rejection]]) -> None:
     """Send every reject and wait until the broker has acknowledged all of them.
 
-    A letter refused for its size, by the client before sending or by the broker after, is sent again without
-    its value. Any other failure propagates: the caller retries the whole call (the producer is idempotent).
+    A letter refused for its size, by the client before sending or by the broker after, is sent again in the
+    next, smaller form. A failure of any other kind propagates, and the caller retries the whole call.
     """
     if not rejects:
         return
-    futures = []
-    for record, rejection in rejects:
-        try:
-            futures.append(await producer.send(topic, **dead_letter(record, rejection)))
-        except MessageSizeTooLargeError:  # refused by the client before sending
-            futures.append(await producer.send(topic, **dead_letter(record, rejection, with_value=False)))
-    results = await asyncio.gather(*futures, return_exceptions=True)
-    resent = [
-        await producer.send(topic, **dead_letter(record, rejection, with_value=False))
-        for (record, rejection), result in zip(rejects, results)
-        if isinstance(result, MessageSizeTooLargeError)  # refused by the broker for its size
-    ]
-    for result in [*results, *await asyncio.gather(*resent)]:
-        if isinstance(result, BaseException) and not isinstance(result, MessageSizeTooLargeError):
-            raise result
+    pending = [(record, rejection, WHOLE) for record, rejection in rejects]
+    while pending:
+        futures = []
+        for record, rejection, form in pending:
+            try:
+                futures.append(await producer.send(topic, **dead_letter(record, rejection, form=form)))
+            except MessageSizeTooLargeError as exc:  # refused by the client before sending
+                futures.append(_failed(exc))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        smaller = []
+        for (record, rejection, form), result in zip(pending, results):
+            if isinstance(result, MessageSizeTooLargeError) and form < PLACEHOLDER:
+                smaller.append((record, rejection, form + 1))
+            elif isinstance(result, BaseException):
+                raise result
+        pending = smaller
     _log(rejects)
+
+
+def _failed(exc: BaseException) -> asyncio.Future:
+    future = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
 
 
 def _log(rejects: list[tuple[ConsumerRecord, Rejection]]) -> None:

@@ -9,21 +9,31 @@ make are done on the raw bytes first, cheaply, and only fall back to a slow exac
 
 * NUL: JSON must escape control characters, so a NUL in any string (key or value, however deep) appears in the
   bytes as the 6 characters `\\u0000`. Their absence proves there is none; their presence may be a false alarm
-  (`"\\\\u0000"` is a backslash followed by "u0000"), so the slow path parses and looks.
-* NaN/Infinity: pydantic's parser accepts these non-JSON literals; they cannot occur without those letters.
+  (`"\\\\u0000"` is a backslash followed by "u0000"): an escape is real only after an even number of
+  backslashes, which one linear regex decides. Only a record that really holds a NUL is parsed again, to name
+  the field, and it is rejected.
+* NaN/Infinity: pydantic's parser accepts these non-JSON literals; they cannot occur without those letters, and
+  orjson, which is strict, decides in a millisecond whether they are literals or text inside strings.
+
+Work per record is bounded by the record size limit: the slowest record found (1 MB of unknown payload fields,
+each a validation error) costs ~0.2 s, and `decode_batch` yields to the event loop by bytes as well as by count,
+so that no fetch holds the loop for long (aiokafka's heartbeats run on it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from consumer.actions import CONVERTERS
-from consumer.clock import utc
+from consumer.clock import TimeRules, utc
 from consumer.settings import Settings
 from schemas import envelope as env
 from schemas.events import Ignored, Rejection, StateEvent
@@ -31,10 +41,15 @@ from schemas.events import Ignored, Rejection, StateEvent
 __all__ = ["decode", "decode_batch", "Decoded", "MAX_DETAIL"]
 
 MAX_DETAIL = 1000  # the detail becomes a Kafka header and a log field
-# decode_batch lets the event loop run after this many records (see its docstring).
+# decode_batch lets the event loop run after this many records or bytes, whichever comes first (its docstring).
 DECODE_SLICE = 1000
+DECODE_SLICE_BYTES = 1 << 20
 _validate_tracked = env.tracked_adapter.validate_json
 _validate_other = env.other_adapter.validate_json
+
+
+# A `\u0000` escape that is real: preceded by an even number (zero included) of backslashes.
+_REAL_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _suspect(value: bytes) -> bool:
@@ -44,16 +59,27 @@ def _suspect(value: bytes) -> bool:
 
 
 
+def _default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
 def decode(
     value: bytes | None,
     key: bytes | None,
     *,
-    max_clock_skew_seconds: float = Settings.model_fields["max_clock_skew_seconds"].default,
-    max_record_bytes: int = Settings.model_fields["max_record_bytes"].default,
+    record_timestamp_ms: int | None = None,
+    max_clock_skew_seconds: float = _default("max_clock_skew_seconds"),
+    max_delivery_delay_seconds: float = _default("max_delivery_delay_seconds"),
+    max_record_bytes: int = _default("max_record_bytes"),
 ) -> StateEvent | Ignored | Rejection:
-    """Decode one record; see docs/contract.md for the contract and the rejection kinds."""
+    """Decode one record; see docs/contract.md for the contract, the time rules and the rejection kinds.
+
+    `record_timestamp_ms` is the Kafka record's own timestamp: a gateway cannot receive an event after it
+    published it. The record timestamp is part of the event, so the state stays a function of the events.
+    """
     try:
-        return _decode(value, key, max_clock_skew_seconds, max_record_bytes)
+        rules = _rules(max_clock_skew_seconds, max_delivery_delay_seconds)
+        return _decode(value, key, record_timestamp_ms, rules, max_record_bytes)
     except Exception as exc:  # a bug must dead-letter one record, not stop the consumer
         return _reject("internal", f"decoder error: {type(exc).__name__}: {exc}")
 
@@ -72,22 +98,28 @@ class Decoded:
     ignored: list = field(default_factory=list)  # Ignored
 
 
-async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_record_bytes: int) -> Decoded:
-    """Decode a fetched batch (TopicPartition → records), letting the event loop run every DECODE_SLICE records.
+async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_delivery_delay_seconds: float,
+                       max_record_bytes: int) -> Decoded:
+    """Decode a fetched batch (TopicPartition → records), letting the event loop run every DECODE_SLICE records
+    or DECODE_SLICE_BYTES bytes.
 
     Decoding is CPU work that would otherwise hold the loop for a whole batch, and aiokafka's fetcher runs on
     the same loop: yielding lets it send the next fetch and read its response meanwhile, so that the next
     batch is waiting when this one is done.
     """
     decoded = Decoded(offsets={tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs})
+    since_yield = 0
     for records in batch.values():
         for record in records:
             decoded.records += 1
-            if decoded.records % DECODE_SLICE == 0:
+            since_yield += len(record.value or b"") + len(record.key or b"")
+            if decoded.records % DECODE_SLICE == 0 or since_yield > DECODE_SLICE_BYTES:
+                since_yield = 0
                 await asyncio.sleep(0)
             result = decode(
-                record.value, record.key,
-                max_clock_skew_seconds=max_clock_skew_seconds, max_record_bytes=max_record_bytes,
+                record.value, record.key, record_timestamp_ms=record.timestamp,
+                max_clock_skew_seconds=max_clock_skew_seconds,
+                max_delivery_delay_seconds=max_delivery_delay_seconds, max_record_bytes=max_record_bytes,
             )
             if isinstance(result, Rejection):
                 decoded.rejects.append((record, result))
@@ -98,7 +130,13 @@ async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_record
     return decoded
 
 
-def _decode(value: Any, key: Any, max_skew: float, max_bytes: int) -> StateEvent | Ignored | Rejection:
+@lru_cache(maxsize=16)
+def _rules(max_skew_seconds: float, max_delivery_delay_seconds: float) -> TimeRules:
+    return TimeRules(max_skew_seconds, max_delivery_delay_seconds)
+
+
+def _decode(value: Any, key: Any, record_timestamp_ms: int | None, rules: TimeRules,
+            max_bytes: int) -> StateEvent | Ignored | Rejection:
     if not value:
         return Rejection("empty", "record value is missing or empty")
     if len(value) > max_bytes:
@@ -122,7 +160,7 @@ def _decode(value: Any, key: Any, max_skew: float, max_bytes: int) -> StateEvent
     if key is not None and key != record.charge_point_id.encode():
         shown = bytes(key[:100]).decode("utf-8", "backslashreplace")
         return _reject("key_mismatch", f"record key {shown!r} differs from charge_point_id {record.charge_point_id!r}")
-    return _to_event(record, max_skew)
+    return _to_event(record, record_timestamp_ms, rules)
 
 
 def _is_dispatch_error(error: dict) -> bool:
@@ -130,20 +168,24 @@ def _is_dispatch_error(error: dict) -> bool:
     return error["type"].startswith("union_tag") or len(error["loc"]) < env.TRACKED_LOC_PREFIX
 
 
-def _to_event(record: Any, max_skew: float) -> StateEvent | Ignored | Rejection:
-    """The envelope's converter (consumer/actions) makes the internal event; this does only what all share."""
+def _to_event(record: Any, record_timestamp_ms: int | None, rules: TimeRules) -> StateEvent | Ignored | Rejection:
+    """The envelope's converter (consumer/actions) makes the internal event; this does only what all share:
+    the receipt time, bounded by the record's publishing time."""
     kind = type(record)
     if kind is env.OtherActionEnvelope:
         return Ignored(record.charge_point_id, record.ocpp_version, record.action)
     received_at = utc(record.received_at)
     if type(received_at) is str:
         return _reject("envelope", f"received_at: {received_at} (got {record.received_at!r})")
+    received_at, correction = rules.received_at(received_at, record_timestamp_ms)
     convert = CONVERTERS.get(kind)
     if convert is None:  # consumer/actions refuses to import with one missing; this guards a bypassed check
         return _reject("internal", f"no converter for {kind.__name__}")
-    event = convert(record, received_at, max_skew)
+    event = convert(record, received_at, rules)
     if type(event) is Rejection:
         return _reject(event.kind, event.detail)
+    if correction is not None:
+        event = replace(event, time_corrections=(correction, *event.time_corrections))
     return event
 
 
@@ -179,9 +221,21 @@ def _describe(loc: tuple, error: dict) -> str:
 
 
 def _slow_checks(value: bytes) -> Rejection | None:
-    """Exact NUL and NaN/Infinity checks, for the rare record whose bytes suggest one (see the module doc)."""
+    """Exact NaN/Infinity and NUL checks, for the rare record whose bytes suggest one (see the module doc)."""
+    if b"NaN" in value or b"Infinity" in value:
+        try:
+            orjson.loads(value)
+        except orjson.JSONDecodeError:
+            # orjson is stricter than pydantic in more than NaN (lone surrogates); the standard parser, told to
+            # refuse only the constants, names the real reason.
+            try:
+                json.loads(value, parse_constant=_refuse_constant)
+            except (ValueError, RecursionError) as exc:
+                return _reject("not_json", str(exc))
+    if _REAL_NUL.search(value) is None:
+        return None
     try:
-        document = json.loads(value, parse_constant=_refuse_constant)
+        document = json.loads(value)
     except (ValueError, RecursionError) as exc:
         return _reject("not_json", str(exc))
     where = _find_nul(document, ())

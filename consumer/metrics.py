@@ -12,6 +12,12 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from schemas.envelope import TRACKED_ENVELOPES, version_and_action
+
+# Label values come from a closed set, never from the input: an action this service does not track is counted as
+# "other", or 200,000 distinct action names would become 200,000 series (+0.5 GB, and a /metrics of 100 MB).
+TRACKED_ACTIONS = frozenset(version_and_action(envelope)[1] for envelope in TRACKED_ENVELOPES)
+
 LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0
 )
@@ -51,6 +57,12 @@ class Metrics:
             "Events whose charger timestamp was too far ahead of received_at and was replaced by it.",
             registry=r,
         )
+        self.time_corrections = Counter(
+            "ocpp_time_corrections",
+            "Event times corrected by the time rules (docs/contract.md), by kind: charger_clock_ahead, "
+            "charger_clock_reset, received_at_after_publish.",
+            ["kind"], registry=r,
+        )
         self.batch_size = Histogram(
             "ocpp_batch_records", "Records per processed batch.",
             buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000), registry=r,
@@ -78,7 +90,9 @@ class Metrics:
             "ocpp_offset_commit_failures", "Offset commits refused because the group rebalanced.", registry=r
         )
         self.lag = Gauge(
-            "ocpp_partition_lag", "Records behind the partition's high watermark after the last commit.",
+            "ocpp_partition_lag",
+            "Records behind the partition's last stable offset not yet committed; refreshed after every commit, "
+            "and every few seconds while a batch waits.",
             ["topic", "partition"], registry=r,
         )
         self.committed_offset = Gauge(
@@ -100,11 +114,19 @@ class Metrics:
         self.totals.commit_failures += 1
         self.commit_failures.inc()
 
-    def count_committed(self, topic: str, partition: int, offset: int, highwater: int | None) -> None:
-        labels = (topic, str(partition))
-        self.committed_offset.labels(*labels).set(offset)
-        if highwater is not None:
-            self.lag.labels(*labels).set(max(highwater - offset, 0))
+    def count_committed(self, topic: str, partition: int, offset: int) -> None:
+        self.committed_offset.labels(topic, str(partition)).set(offset)
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        self.lag.labels(topic, str(partition)).set(lag)
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """A revoked partition's gauges go: its new owner reports it, and a stale value here would mislead."""
+        for gauge in (self.lag, self.committed_offset):
+            try:
+                gauge.remove(topic, str(partition))
+            except KeyError:
+                pass
 
     def count_batch(self, decoded, refused: list, *, written_at: datetime) -> None:
         """Count one stored batch (a consumer.decode.Decoded, and the events the database refused as data): its
@@ -120,7 +142,10 @@ class Metrics:
             self.events.labels(action, "written").inc(n)
         for action, n in collections.Counter(event.action for _, event, _ in refused).items():
             self.events.labels(action, "dead_lettered").inc(n)
-        for action, n in collections.Counter(item.action for item in ignored).items():
+        untracked = collections.Counter(
+            item.action if item.action in TRACKED_ACTIONS else "other" for item in ignored
+        )
+        for action, n in untracked.items():
             self.events.labels(action, "ignored").inc(n)
         if rejects:
             # A record that failed to decode has no trustworthy action.
@@ -132,6 +157,9 @@ class Metrics:
         skew = sum(1 for _, event in events if event.clock_skew_corrected)
         if skew:
             self.clock_skew_corrections.inc(skew)
+        corrections = collections.Counter(kind for _, event in events for kind in event.time_corrections)
+        for kind, n in corrections.items():
+            self.time_corrections.labels(kind).inc(n)
         if refused:
             refused_ids = {id(event) for _, event, _ in refused}
             events = [pair for pair in events if id(pair[1]) not in refused_ids]

@@ -28,14 +28,25 @@ REQUEST_READ_TIMEOUT_SECONDS = 5.0
 class Probes:
     """What /healthz and /readyz say, from the facts the worker reports as it runs."""
 
-    def __init__(self, *, fetch_wait_seconds: float) -> None:
+    def __init__(self, *, fetch_wait_seconds: float, stall_timeout_seconds: float) -> None:
         self.stuck_after = max(STUCK_AFTER_SECONDS, fetch_wait_seconds * 10)
-        self.last_loop = time.monotonic()
+        self.stall_timeout = stall_timeout_seconds
+        self.last_loop = self.last_progress = time.monotonic()
         self.partitions = 0
+        self.lag = 0
         self.pool: asyncpg.Pool | None = None
 
     def loop_ran(self) -> None:
         self.last_loop = time.monotonic()
+
+    def committed(self) -> None:
+        self.last_progress = time.monotonic()
+
+    def lag_measured(self, lag: int) -> None:
+        """A replica with nothing to do is not stalled: the stall clock starts when lag appears."""
+        if not self.lag:
+            self.last_progress = time.monotonic()
+        self.lag = lag
 
     async def healthy(self) -> tuple[bool, str]:
         stale = time.monotonic() - self.last_loop
@@ -46,6 +57,9 @@ class Probes:
             return False, "no partitions assigned"
         if self.pool is None:
             return False, "no database pool yet"
+        stalled = time.monotonic() - self.last_progress
+        if self.lag and stalled > self.stall_timeout:
+            return False, f"stalled: {self.lag} record(s) behind and nothing committed for {stalled:.0f}s"
         timeout = READY_DATABASE_TIMEOUT_SECONDS
         try:
             async with self.pool.acquire(timeout=timeout) as conn:

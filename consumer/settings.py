@@ -44,7 +44,13 @@ class Settings(BaseSettings):
     )
 
     max_clock_skew_seconds: float = Field(
-        300, ge=0, description="A charger timestamp this far after `received_at` is replaced by it."
+        300, ge=0,
+        description="A charger timestamp more than this after `received_at` is replaced by `received_at`; a "
+                    "`received_at` more than this after the Kafka record's timestamp, by that timestamp.",
+    )
+    max_delivery_delay_seconds: float = Field(
+        604_800, gt=0,
+        description="A charger timestamp this far before `received_at` is a reset clock: `received_at` is used instead.",
     )
     max_record_bytes: int = Field(
         1_000_000, ge=1024,
@@ -65,6 +71,10 @@ class Settings(BaseSettings):
     startup_timeout_seconds: float = Field(
         120, gt=0,
         description="How long start-up waits for PostgreSQL and Kafka to answer before it exits with one line saying which.",
+    )
+    stall_timeout_seconds: float = Field(
+        300, gt=0,
+        description="/readyz turns 503 when the replica has lag and has committed nothing for this long (a stall).",
     )
     shutdown_timeout_seconds: float = Field(
         30, gt=0, description="On SIGTERM/SIGINT, how long the in-flight batch may take to finish."

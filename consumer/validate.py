@@ -30,6 +30,7 @@ def validate_files(files: list[str], *, settings: Any, out: IO[str]) -> int:
                     decode(
                         line.rstrip(b"\r\n"), None,
                         max_clock_skew_seconds=settings.max_clock_skew_seconds,
+                        max_delivery_delay_seconds=settings.max_delivery_delay_seconds,
                         max_record_bytes=settings.max_record_bytes,
                     )
                 )

@@ -23,6 +23,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from consumer import clients, deadletter, store
 from consumer.decode import Decoded, decode_batch
 from consumer.metrics import Metrics
+from consumer.partitions import Partitions
 from consumer.migrate import pending_migrations
 from consumer.probes import Probes, serve_http
 from consumer.retry import (
@@ -52,7 +53,7 @@ class PendingMigrations(Exception):
 
 
 class Unreachable(Exception):
-    """Start-up could not reach PostgreSQL or Kafka (not listening, refused the login, no such host, ...)."""
+    """Start-up could not reach PostgreSQL, Kafka or the dead-letter topic (not listening, refused the login, ...)."""
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -75,7 +76,8 @@ class Worker:
         self.settings = settings
         self.metrics = Metrics()
         self.totals = self.metrics.totals
-        self.probes = Probes(fetch_wait_seconds=settings.batch_max_wait_ms / 1000)
+        self.probes = Probes(fetch_wait_seconds=settings.batch_max_wait_ms / 1000,
+                             stall_timeout_seconds=settings.stall_timeout_seconds)
         self._retry = Retrier(
             max_wait_seconds=settings.retry_max_seconds, on_retry=self.metrics.count_retry,
             deadline=lambda: self._shutdown_deadline,
@@ -85,34 +87,39 @@ class Worker:
         self._idle.set()
         self._shutdown_deadline: float | None = None
         self._abandoned = False  # a batch was left unfinished at shutdown
-        self._assigned: set[TopicPartition] = set()
+        self._started = False  # connected and consuming
+        self._partitions = Partitions(self.metrics, self.probes)
         self._consumer = self._producer = self._pool = None
 
     def stop(self) -> None:
-        """Ask the worker to finish the batch in hand, commit it and leave (what SIGTERM and SIGINT do)."""
+        """Ask the worker to finish the batch in hand, commit it and leave (what SIGTERM and SIGINT do).
+
+        Before it consumes, there is nothing in hand: start-up's waits end at once.
+        """
         if not self._stopping.is_set():
-            self._shutdown_deadline = time.monotonic() + self.settings.shutdown_timeout_seconds
+            grace = self.settings.shutdown_timeout_seconds if self._started else 0
+            self._shutdown_deadline = time.monotonic() + grace
             self._stopping.set()
 
     async def run(self) -> None:
         """Consume until `stop()`; always leave the group and close connections, whatever happened."""
         http = None
-        started = False
         try:
             if self.settings.metrics_port:
                 http = await serve_http(self.settings.metrics_port, self.metrics, self.probes)
             await self._start()
-            started = True
+            self._started = True
             await self._loop()
         except ShutdownAbandon:
             self._abandoned = True
-            log.warning("shutdown deadline passed while waiting for the database or broker; "
-                        "the batch in hand stays uncommitted and will be replayed")
+            if self._started:
+                log.warning("shutdown deadline passed while waiting for the database or broker; "
+                            "the batch in hand stays uncommitted and will be replayed")
         finally:
             await self._close()
             if http is not None:
                 http.close()
-            if started:  # a start-up failure has its own line; a summary of nothing would only bury it
+            if self._started:  # a start-up failure has its own line; a summary of nothing would only bury it
                 log.info("stopped", extra=self.metrics.summary())
 
     async def _start(self) -> None:
@@ -133,6 +140,10 @@ class Worker:
         kafka = f"Kafka at {s.kafka_bootstrap_servers}"
         await self._connect(kafka, "start_kafka", is_transient_kafka_error, self._producer.start)
         await self._connect(kafka, "start_kafka", is_transient_kafka_error, self._consumer.start)
+        try:
+            await deadletter.check_topic(self._producer, s.dlq_topic, timeout=min(s.startup_timeout_seconds, 30))
+        except LookupError as exc:
+            raise Unreachable(str(exc)) from exc
         log.info("consuming", extra={"topics": s.topics, "group_id": s.kafka_group_id, "dlq_topic": s.dlq_topic})
 
     async def _connect(self, server: str, operation: str, is_transient, call):
@@ -165,9 +176,13 @@ class Worker:
                 if not batch:
                     if in_flight is not None and in_flight.done():
                         in_flight = in_flight.result()  # re-raises what the batch failed with
+                    if in_flight is None:  # idle, everything stored: commit what lies past the last record
+                        await self._commit(await self._partitions.positions_ahead(self._consumer))
                     continue
+                self._partitions.fetched(batch)
                 decoded = await decode_batch(
-                    batch, max_clock_skew_seconds=s.max_clock_skew_seconds, max_record_bytes=s.max_record_bytes
+                    batch, max_clock_skew_seconds=s.max_clock_skew_seconds,
+                    max_delivery_delay_seconds=s.max_delivery_delay_seconds, max_record_bytes=s.max_record_bytes,
                 )
                 if in_flight is not None:
                     await self._wait_keeping_membership(in_flight)
@@ -232,14 +247,20 @@ class Worker:
                 raise
             self.probes.loop_ran()
             await self._poll_paused()
+            await self._partitions.refresh_lag(self._consumer)
 
     async def _poll_paused(self) -> None:
+        """Poll with every partition paused: membership is kept, nothing is fetched.
+
+        Bounded, as the main fetch is: getmany ignores its timeout while a rebalance is in progress.
+        """
         consumer = self._consumer
-        paused = set(self._assigned)
+        paused = set(self._partitions.owned)
         consumer.pause(*paused)
         try:
-            returned = await consumer.getmany(timeout_ms=PAUSED_POLL_MS)
-        except TRANSIENT_KAFKA_ERRORS:
+            returned = await asyncio.wait_for(consumer.getmany(timeout_ms=PAUSED_POLL_MS),
+                                              timeout=PAUSED_POLL_MS / 1000 + FETCH_GRACE_SECONDS)
+        except (asyncio.TimeoutError, *TRANSIENT_KAFKA_ERRORS):
             await asyncio.sleep(PAUSED_POLL_MS / 1000)
             return
         finally:
@@ -251,7 +272,7 @@ class Worker:
 
     async def _commit(self, next_offsets: dict[TopicPartition, int]) -> None:
         """Commit the next offset of every partition in the batch that this replica still owns."""
-        offsets = {tp: offset for tp, offset in next_offsets.items() if tp in self._assigned}
+        offsets = {tp: offset for tp, offset in next_offsets.items() if tp in self._partitions.owned}
         if not offsets:
             return
         try:
@@ -262,11 +283,7 @@ class Worker:
             self.metrics.count_commit_failure()
             log.warning("offset commit refused after a rebalance; the new owner will replay", extra={"error": str(exc)})
             return
-        owned = self._consumer.assignment()
-        for tp, offset in offsets.items():
-            # A commit retried across a rebalance can succeed for a partition that is no longer ours.
-            highwater = self._consumer.highwater(tp) if tp in owned else None
-            self.metrics.count_committed(tp.topic, tp.partition, offset, highwater)
+        self._partitions.committed(offsets, self._consumer)
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Let the batch in flight finish and commit while the partitions are still ours, within a bound.
@@ -279,14 +296,9 @@ class Worker:
             await asyncio.wait_for(self._idle.wait(), timeout=wait)
         except asyncio.TimeoutError:
             log.warning("partitions revoked while a batch was in flight; its offsets there stay uncommitted")
-        self._set_assigned(self._assigned - set(revoked))
+        self._partitions.revoked(revoked)
         log.info("partitions revoked", extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in revoked)})
 
     def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._set_assigned(set(assigned))
+        self._partitions.assigned(assigned)
         log.info("partitions assigned", extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)})
-
-    def _set_assigned(self, partitions: set[TopicPartition]) -> None:
-        self._assigned = partitions
-        self.probes.partitions = len(partitions)
-        self.metrics.assigned_partitions.set(len(partitions))

@@ -7,7 +7,7 @@ must be hashable and cheap to compare.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
@@ -18,8 +18,9 @@ class Event:
     """What every valid event says.
 
     `effective_at` is the time the event's state holds from: the charger's own timestamp when it sent one and
-    it is not too far in the future, else `received_at` (then `clock_skew_corrected` is true).
-    Both datetimes are timezone-aware UTC.
+    it is believable, else `received_at` (docs/contract.md, "Time rules"). `clock_skew_corrected` is true when
+    the charger's time was too far ahead; `time_corrections` names every correction made to the event's times
+    (charger_clock_ahead, charger_clock_reset, received_at_after_publish). Both datetimes are timezone-aware UTC.
     """
 
     action: ClassVar[str]
@@ -30,6 +31,7 @@ class Event:
     received_at: datetime
     effective_at: datetime
     clock_skew_corrected: bool
+    time_corrections: tuple[str, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

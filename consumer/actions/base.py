@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-# (validated envelope, its received_at in UTC, the clock-skew bound in seconds) → an internal event
+# (validated envelope, its received_at in UTC as bounded, the consumer.clock.TimeRules) → an internal event
 # (schemas.events), or a schemas.events.Rejection saying why not.
 Converter = Callable[[Any, datetime, float], Any]
 # (the batch's rows so far, a consumer.coalesce.Rows; one event) → None: offers the event's values to the rows

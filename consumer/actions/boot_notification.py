@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from consumer.clock import TimeRules
 from schemas import envelope as env
 from schemas.events import BootNotification
 
 
-def from_16(record: env.BootNotification16Envelope, received_at: datetime, max_skew: float) -> BootNotification:
+def from_16(record: env.BootNotification16Envelope, received_at: datetime, rules: TimeRules) -> BootNotification:
     """OCPP 1.6 BootNotification.req has no timestamp: the boot holds from its receipt."""
     payload = record.payload
     return BootNotification(
@@ -17,7 +18,7 @@ def from_16(record: env.BootNotification16Envelope, received_at: datetime, max_s
     )
 
 
-def from_201(record: env.BootNotification201Envelope, received_at: datetime, max_skew: float) -> BootNotification:
+def from_201(record: env.BootNotification201Envelope, received_at: datetime, rules: TimeRules) -> BootNotification:
     """OCPP 2.0.1 names the same facts under `chargingStation`."""
     station = record.payload.chargingStation
     return BootNotification(

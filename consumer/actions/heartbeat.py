@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from consumer.clock import TimeRules
 from schemas import envelope as env
 from schemas.events import Heartbeat
 
 
 def from_envelope(record: env.Heartbeat16Envelope | env.Heartbeat201Envelope, received_at: datetime,
-                  max_skew: float) -> Heartbeat:
+                  rules: TimeRules) -> Heartbeat:
     """A heartbeat carries no charger time: the gateway's receipt is when the charge point was last seen."""
     return Heartbeat(record.event_id, record.charge_point_id, record.ocpp_version, received_at, received_at, False)
 
