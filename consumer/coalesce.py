@@ -3,8 +3,9 @@
 Kafka hands a replica thousands of events at once, most of them repeating the same few keys. Writing only each
 key's winning values (with their versions) keeps the SQL to one statement per table, and means no key appears
 twice in one statement, which `ON CONFLICT DO UPDATE` requires. The rule is the database's rule applied early:
-last writer wins by (effective time, event_id), per value; heartbeats and `last_updated` keep the greatest time.
-So coalescing and then writing equals writing every event alone, in any order.
+last writer wins by the version order, (effective time, received_at, event_id, content digest), per value group;
+heartbeats and `last_updated` keep the greatest time. So coalescing and then writing equals writing every event
+alone, in any order.
 
 This runs on the hot path, so it is plain dict passes and tuple comparisons; which rows an event touches is its
 action's fold (consumer/actions), looked up once per event.
@@ -27,7 +28,7 @@ from schemas.events import BootNotification, Heartbeat, StateEvent, StatusNotifi
 class ChargePointRow:
     """What a batch says about one charge point. Field names are the JSON keys `upsert_charge_points` reads.
 
-    A None version (boot_event_id, status_event_id) means the batch had no such event: the stored value stays.
+    A None version (boot_*, status_*) means the batch had no such event: the stored value stays.
     """
 
     serial_number: str
@@ -35,10 +36,14 @@ class ChargePointRow:
     vendor: str | None
     firmware_version: str | None
     boot_effective_at: datetime | None
+    boot_received_at: datetime | None
     boot_event_id: UUID | None
+    boot_digest: UUID | None
     status: str | None
     status_effective_at: datetime | None
+    status_received_at: datetime | None
     status_event_id: UUID | None
+    status_digest: UUID | None
     last_heartbeat: datetime | None
     last_updated: datetime
 
@@ -53,7 +58,9 @@ class ConnectorRow:
     status: str
     error_code: str | None
     last_updated: datetime
+    status_received_at: datetime
     status_event_id: UUID
+    status_digest: UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +111,13 @@ class Rows:
             self.last_updated[cp] = at
 
     def offer_boot(self, event: BootNotification) -> None:
-        _keep_newer(self.boots, event.charge_point_id, event)
+        _keep_newer(self.boots, event.charge_point_id, event, _boot_content)
 
     def offer_charge_point_status(self, event: StatusNotification) -> None:
-        _keep_newer(self.charge_point_statuses, event.charge_point_id, event)
+        _keep_newer(self.charge_point_statuses, event.charge_point_id, event, _charge_point_status_content)
 
     def offer_connector_status(self, event: StatusNotification) -> None:
-        _keep_newer(self.connectors, (event.charge_point_id, event.connector_id), event)
+        _keep_newer(self.connectors, (event.charge_point_id, event.connector_id), event, _connector_content)
 
     def offer_heartbeat(self, event: Heartbeat) -> None:
         """Heartbeats keep the greatest receipt time: they carry no state to version."""
@@ -130,28 +137,59 @@ class Rows:
                 vendor=boot.vendor if boot else None,
                 firmware_version=boot.firmware_version if boot else None,
                 boot_effective_at=boot.effective_at if boot else None,
+                boot_received_at=boot.received_at if boot else None,
                 boot_event_id=boot.event_id if boot else None,
+                boot_digest=content_digest(*_boot_content(boot)) if boot else None,
                 status=status.status if status else None,
                 status_effective_at=status.effective_at if status else None,
+                status_received_at=status.received_at if status else None,
                 status_event_id=status.event_id if status else None,
+                status_digest=content_digest(*_charge_point_status_content(status)) if status else None,
                 last_heartbeat=self.heartbeats.get(cp),
                 last_updated=self.last_updated[cp],
             ))
         connectors = [
             ConnectorRow(
                 id=connector_uuid(cp, number), charge_point_id=cp, connector_id=number, status=e.status,
-                error_code=e.error_code, last_updated=e.effective_at, status_event_id=e.event_id,
+                error_code=e.error_code, last_updated=e.effective_at, status_received_at=e.received_at,
+                status_event_id=e.event_id, status_digest=content_digest(*_connector_content(e)),
             )
             for (cp, number), e in sorted(self.connectors.items())
         ]
         return Batch(charge_points, connectors)
 
 
-def _keep_newer(winners: dict, key, event: StateEvent) -> None:
-    """Last writer wins by (effective time, event_id): the version order of every versioned value."""
+def _keep_newer(winners: dict, key, event: StateEvent, content) -> None:
+    """The version order of every versioned value group: (effective time, received_at, event_id), then the
+    digest of the group's values (`content`), which only two events with one event_id can need."""
     best = winners.get(key)
-    if best is None or (event.effective_at, event.event_id) > (best.effective_at, best.event_id):
+    if best is None:
         winners[key] = event
+        return
+    new = (event.effective_at, event.received_at, event.event_id)
+    old = (best.effective_at, best.received_at, best.event_id)
+    if new > old or (new == old and content_digest(*content(event)) > content_digest(*content(best))):
+        winners[key] = event
+
+
+def content_digest(*values: str | None) -> UUID:
+    """The last tie-break of the version order: md5 of the values, each as '<length>:<value>' ('null' for None),
+    read as a UUID. Equal to the SQL function ocpp_content_digest(...) (migration 0002), so analysts and the
+    migration compute the same."""
+    text = "".join("null" if value is None else f"{len(value)}:{value}" for value in values)
+    return UUID(bytes=hashlib.md5(text.encode()).digest())
+
+
+def _boot_content(event: BootNotification) -> tuple:
+    return event.vendor, event.model, event.firmware_version
+
+
+def _charge_point_status_content(event: StatusNotification) -> tuple:
+    return (event.status,)
+
+
+def _connector_content(event: StatusNotification) -> tuple:
+    return event.status, event.error_code
 
 
 def coalesce(events: Iterable[StateEvent]) -> Batch:

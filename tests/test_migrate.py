@@ -107,3 +107,58 @@ async def test_schema_matches_the_design(database_url):
         assert undocumented == []
     finally:
         await conn.close()
+
+
+async def test_0002_keeps_a_populated_0001_database(database_url):
+    """Rows written under 0001 keep every value; their versions gain received_at -infinity and their digest, so
+    a replay of the same event only fills in the real received_at, and a newer event still wins."""
+    from datetime import datetime, timezone
+    from uuid import uuid4
+
+    from consumer.coalesce import content_digest
+    from consumer.store import apply_events
+    from schemas.events import StatusNotification
+
+    first = read_migrations()[0]
+    conn = await connect(database_url)
+    try:
+        await conn.execute(first.sql)
+        await conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
+                           "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        await conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", first.name, first.checksum)
+        at = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+        boot_id, status_id = uuid4(), uuid4()
+        await conn.execute(
+            "INSERT INTO charge_point (serial_number, model, vendor, firmware_version, status, last_heartbeat, "
+            "last_updated, boot_effective_at, boot_event_id, status_effective_at, status_event_id) "
+            "VALUES ('CP-1', 'Eve', 'Alfen', NULL, 'AVAILABLE', $1, $1, $1, $2, $1, $3), "
+            "('CP-2', NULL, NULL, NULL, NULL, $1, $1, NULL, NULL, NULL, NULL)", at, boot_id, status_id)
+        await conn.execute(
+            "INSERT INTO connector (id, charge_point_id, connector_id, status, error_code, last_updated, "
+            "status_event_id) VALUES (md5('CP-1/1')::uuid, 'CP-1', 1, 'FAULTED', 'GROUND_FAILURE', $1, $2)",
+            at, status_id)
+        before_cp = [dict(r) for r in await conn.fetch("SELECT * FROM charge_point ORDER BY serial_number")]
+        before_c = [dict(r) for r in await conn.fetch("SELECT * FROM connector")]
+
+        assert await migrate(database_url) == ALL[1:]
+        after_cp = [dict(r) for r in await conn.fetch("SELECT * FROM charge_point ORDER BY serial_number")]
+        after_c = [dict(r) for r in await conn.fetch("SELECT * FROM connector")]
+        assert [{k: r[k] for k in before_cp[0]} for r in after_cp] == before_cp
+        assert [{k: r[k] for k in before_c[0]} for r in after_c] == before_c
+        minus_infinity = await conn.fetchval("SELECT '-infinity'::timestamptz")
+        assert after_cp[0]["boot_received_at"] == after_cp[0]["status_received_at"] == minus_infinity
+        assert after_cp[0]["boot_digest"] == content_digest("Alfen", "Eve", None)
+        assert after_cp[1]["boot_received_at"] is None and after_cp[1]["boot_digest"] is None
+        assert after_c[0]["status_digest"] == content_digest("FAULTED", "GROUND_FAILURE")
+
+        replay = StatusNotification(status_id, "CP-1", "1.6", at, at, False, connector_id=1, status="FAULTED",
+                                    error_code="GROUND_FAILURE")
+        await apply_events(conn, [replay])
+        row = await conn.fetchrow("SELECT status, status_received_at FROM connector")
+        assert (row["status"], row["status_received_at"]) == ("FAULTED", at)
+        newer = StatusNotification(uuid4(), "CP-1", "1.6", at, at.replace(second=1), False, connector_id=1,
+                                   status="AVAILABLE", error_code=None)
+        await apply_events(conn, [newer])
+        assert await conn.fetchval("SELECT status FROM connector") == "AVAILABLE"
+    finally:
+        await conn.close()

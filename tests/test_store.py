@@ -237,3 +237,52 @@ async def test_concurrent_writers_agree_without_deadlock(database_url):
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.postgres
+async def test_same_second_statuses_follow_the_gateways_receipt_order(conn):
+    """A charger stamping whole seconds: Preparing then Charging in one second. The gateway received them 200 ms
+    apart, in order; Charging wins whatever their event ids and whatever order they are written in."""
+    for _ in range(20):
+        await conn.execute("TRUNCATE charge_point, connector")
+        preparing = status("CP-S", 1, 5, "PREPARING", received=5.1)
+        charging = status("CP-S", 1, 5, "CHARGING", received=5.3)
+        first, second = random.sample([preparing, charging], 2)
+        await apply_events(conn, [first])
+        await apply_events(conn, [second])
+        assert await conn.fetchval("SELECT status FROM connector WHERE charge_point_id = 'CP-S'") == "CHARGING"
+        assert coalesce([second, first]).connectors[0].status == "CHARGING"
+
+
+@pytest.mark.postgres
+async def test_colliding_event_ids_give_one_winner_in_any_order(conn):
+    """Two different events with one event_id, effective time and received_at: the content digest decides, the
+    same in coalesce and in SQL, whichever is written first."""
+    shared = uuid.uuid4()
+    a = status("CP-C", 1, 5, "AVAILABLE", event_id=shared)
+    b = status("CP-C", 1, 5, "FAULTED", "GROUND_FAILURE", event_id=shared)
+    c = boot("CP-C", 5, model="Eve", event_id=shared)
+    d = boot("CP-C", 5, model="Terra", event_id=shared)
+    results = []
+    for order in ([a, b, c, d], [b, a, d, c]):
+        await conn.execute("TRUNCATE charge_point, connector")
+        for event in order:
+            await apply_events(conn, [event])
+        results.append(await fetch_tables(conn))
+    assert results[0] == results[1] == expected_tables([a, b, c, d])
+    assert results[0] == await _coalesced_tables(conn, [b, a, d, c])
+
+
+async def _coalesced_tables(conn, events):
+    await conn.execute("TRUNCATE charge_point, connector")
+    await apply_events(conn, events)
+    return await fetch_tables(conn)
+
+
+@pytest.mark.postgres
+async def test_content_digest_is_the_same_in_python_and_sql(conn):
+    """ocpp_content_digest (migration 0002) and coalesce.content_digest agree, NULLs and lengths included."""
+    from consumer.coalesce import content_digest
+
+    for values in [("AVAILABLE", None), ("", None), (None, ""), ("a:b", "c"), ("a", ":bc"), ("Ünïcødé ⚡", "x" * 300)]:
+        assert await conn.fetchval("SELECT ocpp_content_digest($1::text, $2::text)", *values) == content_digest(*values)
