@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import sys
@@ -345,3 +346,15 @@ async def test_cli_backlog_ends_when_it_is_published(kafka_bootstrap, topic_fact
         received.append(at)
     assert started - 10 <= max(received) <= time.time()
     assert min(received) < started - 300  # ~500 simulated seconds of fleet, all before publishing
+
+
+def test_ocpp16_chargers_can_stamp_whole_seconds_while_the_gateway_stamps_ms():
+    """As the benchmark's feed does: 1.6 chargers' own timestamps are whole seconds, received_at keeps its ms."""
+    config = FeedConfig(charge_points=20, connectors=2, seed=3, ocpp16_charger_precision="s")
+    records = [orjson.loads(value) for _, value in itertools.islice(Feed(config), 400)]
+    stamped16 = [r for r in records if r["ocpp_version"] == "1.6" and "timestamp" in r["payload"]]
+    stamped201 = [r for r in records if r["ocpp_version"] == "2.0.1" and "timestamp" in r["payload"]]
+    assert stamped16 and stamped201
+    assert all("." not in r["payload"]["timestamp"] for r in stamped16)
+    assert any("." in r["received_at"] for r in stamped16)
+    assert any("." in r["payload"]["timestamp"] for r in stamped201)

@@ -66,10 +66,14 @@ class FeedConfig:
     # "ms" or "s": many real OCPP 1.6 chargers (and gateways) stamp whole seconds. Applies to every timestamp
     # the feed writes, received_at and the payload's. Milliseconds by default, so existing figures do not move.
     timestamp_precision: str = "ms"
+    # The precision of 1.6 chargers' own StatusNotification timestamps, when it differs (the benchmark uses "s",
+    # as real 1.6 chargers do, so that same-second ties are exercised); None: timestamp_precision.
+    ocpp16_charger_precision: str | None = None
 
     def __post_init__(self) -> None:
-        if self.timestamp_precision not in PRECISIONS:
-            raise ValueError(f"timestamp_precision must be one of {PRECISIONS}, not {self.timestamp_precision!r}")
+        for precision in (self.timestamp_precision, self.ocpp16_charger_precision or "ms"):
+            if precision not in PRECISIONS:
+                raise ValueError(f"timestamp precision must be one of {PRECISIONS}, not {precision!r}")
 
 
 def _rfc3339_formatter(precision: str = "ms") -> Callable[[float], str]:
@@ -128,6 +132,7 @@ class Feed:
         self.hardware = [self._hardware(rng) for _ in self.ids]
         # state[cp][connector], connector 0 being the charge point itself.
         self.state = [["Available"] * (c.connectors + 1) for _ in self.ids]
+        self._fmt16 = _rfc3339_formatter(c.ocpp16_charger_precision) if c.ocpp16_charger_precision else None
 
     @staticmethod
     def _hardware(rng: random.Random) -> tuple[str, str, str | None]:
@@ -233,7 +238,7 @@ class Feed:
             error = self._rng.choice(FAULT_CODES) if status == "Faulted" else "NoError"
             payload = {"connectorId": connector, "errorCode": error, "status": status}
             if self.stamps[cp]:
-                payload["timestamp"] = fmt(stamp)
+                payload["timestamp"] = (self._fmt16 or fmt)(stamp)
             return payload
         # 2.0.1: connector n of this simulation is EVSE n with one connector; EVSE 0 is the station itself.
         return {"timestamp": fmt(stamp), "connectorStatus": STATUS_201[status], "evseId": connector,
