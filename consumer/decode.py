@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from consumer.actions import CONVERTERS
 from consumer.clock import TimeRules, utc
+from consumer.records import header_problem
 from consumer.settings import Settings
 from schemas import envelope as env
 from schemas.events import Ignored, Rejection, StateEvent
@@ -116,6 +117,10 @@ async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_delive
             if decoded.records % DECODE_SLICE == 0 or since_yield > DECODE_SLICE_BYTES:
                 since_yield = 0
                 await asyncio.sleep(0)
+            problem = header_problem(record.headers)  # a header key that is not UTF-8 (consumer.records)
+            if problem is not None:
+                decoded.rejects.append((record, _reject("bad_header", problem)))
+                continue
             result = decode(
                 record.value, record.key, record_timestamp_ms=record.timestamp,
                 max_clock_skew_seconds=max_clock_skew_seconds,

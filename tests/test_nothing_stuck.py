@@ -28,17 +28,29 @@ BIG = 3 * 1024 * 1024  # what the hostile source topics accept; the dead-letter 
 
 
 @pytest.fixture
-async def big_topic(kafka_bootstrap):
-    """A topic that accepts records up to BIG bytes, as a producer-side misconfiguration would allow."""
+async def big_topic_factory(kafka_bootstrap):
+    """Topics that accept records up to BIG bytes, as a producer-side misconfiguration would allow."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
-    name = f"big-{uuid.uuid4().hex[:12]}"
-    await admin.create_topics([NewTopic(name, 1, 1, topic_configs={"max.message.bytes": str(BIG)})])
+    created = []
+
+    async def create(partitions: int = 1) -> str:
+        name = f"big-{uuid.uuid4().hex[:12]}"
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs={"max.message.bytes": str(BIG)})])
+        created.append(name)
+        return name
+
     try:
-        yield name
+        yield create
     finally:
-        await admin.delete_topics([name])
+        if created:
+            await admin.delete_topics(created)
         await admin.close()
+
+
+@pytest.fixture
+async def big_topic(big_topic_factory) -> str:
+    return await big_topic_factory()
 
 
 async def produce_raw(bootstrap: str, topic: str, records: list[dict]) -> None:
@@ -349,3 +361,25 @@ async def test_metrics_and_readiness_tell_the_truth_during_a_stall(kafka_bootstr
             await wait_until(recovered, timeout=30, what="/readyz and lag to recover")
     finally:
         await locker.close()
+
+
+async def test_a_header_key_that_is_not_utf8_is_dead_lettered(kafka_bootstrap, topic_factory, db, make_settings):
+    """A record whose header key is not UTF-8 (as Go clients and librdkafka can write) no longer breaks the
+    fetch: it is dead-lettered as `bad_header`, and every valid record before and after it is written."""
+    from tests.test_records import HOSTILE_KEY, _batch, _produce_batches, _RawKey
+
+    topic, dlq = await topic_factory("events"), await topic_factory("dlq")
+    valid = valid_records(6, seed=29)
+    hostile = (b"CP-1", b'{"not": "read"}', [("ok", b"1"), (_RawKey(HOSTILE_KEY), b"v")])
+    batch = [(k, v, []) for k, v in valid[:3]] + [hostile] + [(k, v, []) for k, v in valid[3:]]
+    await _produce_batches(kafka_bootstrap, topic, 0, [_batch(batch)])
+    settings = make_settings(db, topic, dlq)
+    worker = Worker(settings)
+    async with running(worker) as task:
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+        assert not task.done()
+    [letter] = await consume_all(kafka_bootstrap, dlq, expected=1)
+    assert _first(letter, "ocpp.error.kind") == b"bad_header"
+    assert b"is not UTF-8" in _first(letter, "ocpp.error.detail")
+    assert _first(letter, "ocpp.source.offset") == b"3"
+    assert await tables(db) == expected_from(valid)
