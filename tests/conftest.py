@@ -20,7 +20,10 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from consumer.migrate import migrate
+from consumer.settings import Settings
 from consumer.tools.support import drop_database
+from tests.service import Replica
 
 MISSING_SERVICES = (
     "The tests need a real Kafka broker and a real PostgreSQL server, and found neither configured nor a Docker "
@@ -94,9 +97,10 @@ async def topic_factory(kafka_bootstrap: str) -> AsyncIterator:
     await admin.start()
     created: list[str] = []
 
-    async def create(prefix: str = "t", partitions: int = 1) -> str:
+    async def create(prefix: str = "t", partitions: int = 1, configs: dict[str, str] | None = None) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:12]}"
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+                                            topic_configs=configs or {})])
         created.append(name)
         return name
 
@@ -106,3 +110,52 @@ async def topic_factory(kafka_bootstrap: str) -> AsyncIterator:
         if created:
             await admin.delete_topics(created)
         await admin.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> str:
+    """A new database with every migration applied."""
+    await migrate(database_url)
+    return database_url
+
+
+@pytest.fixture
+def make_settings(kafka_bootstrap: str):
+    """Settings for a worker under test: fast fetches and retries, no metrics port, a group of its own."""
+
+    def make(database_url: str, topic: str, dlq: str, **overrides) -> Settings:
+        options = dict(
+            kafka_bootstrap_servers=kafka_bootstrap, kafka_topics=topic, kafka_group_id=f"g-{uuid.uuid4().hex[:8]}",
+            dlq_topic=dlq, database_url=database_url, metrics_port=0, batch_max_wait_ms=50, retry_max_seconds=1,
+        )
+        return Settings(**(options | overrides))
+
+    return make
+
+
+@pytest.fixture
+def replicas(tmp_path, kafka_bootstrap):
+    """Start `python -m consumer run` processes on the test's database and topic; all are killed afterwards."""
+    started: list[Replica] = []
+
+    def start(database_url: str, topic: str, group: str, **env_overrides: str) -> Replica:
+        env = {
+            **os.environ,
+            "OCPP_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "OCPP_DATABASE_URL": database_url,
+            "OCPP_KAFKA_TOPICS": topic,
+            "OCPP_KAFKA_GROUP_ID": group,
+            "OCPP_DLQ_TOPIC": f"{topic}.dlq",
+            "OCPP_METRICS_PORT": "0",
+            "OCPP_BATCH_MAX_WAIT_MS": "50",
+            **env_overrides,
+        }
+        replica = Replica(env, tmp_path / f"replica-{len(started)}.log")
+        started.append(replica)
+        return replica
+
+    yield start
+    for replica in started:
+        if replica.process.poll() is None:
+            replica.process.kill()
+            replica.process.wait()

@@ -21,7 +21,7 @@ from tests.feed import invalid_records, valid_records
 from tests.kafka_utils import produce, wait_drained, wait_until
 from tests.tcp_proxy import TcpProxy, free_port
 from tests.test_alerts import DASHBOARD, RULES, dashboard_panels
-from tests.test_worker import db, make_settings, running  # noqa: F401 (fixtures, used by name)
+from tests.service import running
 
 # Metrics that Prometheus itself makes, not the consumer.
 PROMETHEUS_OWN = {"up"}

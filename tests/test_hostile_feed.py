@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaProducer
 from tests.feed import envelope, valid_records
 from tests.kafka_utils import consume_all, produce, wait_drained
 from tests.tcp_proxy import free_port
-from tests.test_nothing_stuck import big_topic_factory, produce_raw  # noqa: F401  (fixture)
+from tests.test_nothing_stuck import BIG_TOPIC, produce_raw
 from tests.test_records import HOSTILE_KEY, _batch, _produce_batches, _RawKey
-from tests.test_service_process import db, expected_from, replicas, tables  # noqa: F401  (fixtures)
+from tests.service import expected_from, tables
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -42,10 +42,9 @@ def hostile_records() -> list[tuple[dict, bytes | None]]:
     ]
 
 
-async def test_two_replicas_survive_every_hostile_record(kafka_bootstrap, big_topic_factory, topic_factory, db,
-                                                         replicas):
+async def test_two_replicas_survive_every_hostile_record(kafka_bootstrap, topic_factory, db, replicas):
     """The whole hostile feed, interleaved with valid records, on a two-partition topic read by two replicas."""
-    big_topic = await big_topic_factory(partitions=2)
+    big_topic = await topic_factory("big", partitions=2, configs=BIG_TOPIC)
     dlq = await topic_factory("dlq")
     group = f"g-{uuid.uuid4().hex[:8]}"
     valid = valid_records(600, seed=30)

@@ -14,43 +14,24 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from consumer.decode import decode
 from consumer.worker import Worker
 from tests.feed import envelope, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
-from tests.test_worker import db, expected_from, make_settings, running, tables  # noqa: F401  (fixtures)
+from tests.service import expected_from, running, tables
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 BIG = 3 * 1024 * 1024  # what the hostile source topics accept; the dead-letter topic keeps the broker's 1 MB
 
 
-@pytest.fixture
-async def big_topic_factory(kafka_bootstrap):
-    """Topics that accept records up to BIG bytes, as a producer-side misconfiguration would allow."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    created = []
-
-    async def create(partitions: int = 1) -> str:
-        name = f"big-{uuid.uuid4().hex[:12]}"
-        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs={"max.message.bytes": str(BIG)})])
-        created.append(name)
-        return name
-
-    try:
-        yield create
-    finally:
-        if created:
-            await admin.delete_topics(created)
-        await admin.close()
+BIG_TOPIC = {"max.message.bytes": str(BIG)}  # as a producer-side misconfiguration would allow
 
 
 @pytest.fixture
-async def big_topic(big_topic_factory) -> str:
-    return await big_topic_factory()
+async def big_topic(topic_factory) -> str:
+    return await topic_factory("big", configs=BIG_TOPIC)
 
 
 async def produce_raw(bootstrap: str, topic: str, records: list[dict]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -12,92 +10,15 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from consumer.decode import decode
-from consumer.migrate import migrate
-from schemas.events import Ignored, Rejection
-from tests import oracle
 from tests.feed import valid_records
 from tests.kafka_utils import committed_offsets, end_offsets, produce, wait_drained, wait_until
+from tests.service import expected_from, tables
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Replica:
-    """One `python -m consumer run` process with its stderr (the JSON log) captured to a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run"], env=env, cwd=ROOT, stdout=self._log, stderr=self._log
-        )
-
-    def signal(self, sig: int) -> None:
-        self.process.send_signal(sig)
-
-    async def wait(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while self.process.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        if self.process.poll() is None:
-            self.process.kill()
-            raise AssertionError(f"replica did not exit within {timeout}s; log:\n{self.log_path.read_text()[-3000:]}")
-        self._log.close()
-        return self.process.returncode
-
-    def log_lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
-
-
-@pytest.fixture
-def replicas(tmp_path, kafka_bootstrap):
-    started: list[Replica] = []
-
-    def start(database_url: str, topic: str, group: str, **env_overrides: str) -> Replica:
-        env = {
-            **os.environ,
-            "OCPP_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "OCPP_DATABASE_URL": database_url,
-            "OCPP_KAFKA_TOPICS": topic,
-            "OCPP_KAFKA_GROUP_ID": group,
-            "OCPP_DLQ_TOPIC": f"{topic}.dlq",
-            "OCPP_METRICS_PORT": "0",
-            "OCPP_BATCH_MAX_WAIT_MS": "50",
-            **env_overrides,
-        }
-        replica = Replica(env, tmp_path / f"replica-{len(started)}.log")
-        started.append(replica)
-        return replica
-
-    yield start
-    for replica in started:
-        if replica.process.poll() is None:
-            replica.process.kill()
-            replica.process.wait()
-
-
-@pytest.fixture
-async def db(database_url: str) -> str:
-    await migrate(database_url)
-    return database_url
-
-
-def expected_from(records):
-    events = [decode(value, key) for key, value in records]
-    return oracle.expected_tables([e for e in events if not isinstance(e, (Rejection, Ignored))])
-
-
-async def tables(dsn: str):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await oracle.fetch_tables(conn)
-    finally:
-        await conn.close()
 
 
 async def test_sigkill_mid_batch_then_restart(kafka_bootstrap, topic_factory, db, replicas):

@@ -4,66 +4,20 @@ an outage of the database, metrics and probes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from consumer.decode import decode
-from consumer.migrate import migrate
-from consumer.settings import Settings
 from consumer.worker import Worker
-from schemas.events import Heartbeat, Ignored, Rejection
-from tests import oracle
+from schemas.events import Heartbeat
 from tests.feed import invalid_records, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
+from tests.service import expected_from, running, tables
 from tests.tcp_proxy import TcpProxy, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-def expected_from(records) -> tuple[dict, dict]:
-    """What the oracle says the tables must hold after these records, whatever order they arrive in."""
-    events = [decode(value, key) for key, value in records]
-    return oracle.expected_tables([e for e in events if not isinstance(e, (Rejection, Ignored))])
-
-
-async def tables(dsn: str) -> tuple[dict, dict]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await oracle.fetch_tables(conn)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def db(database_url: str) -> str:
-    await migrate(database_url)
-    return database_url
-
-
-@pytest.fixture
-def make_settings(kafka_bootstrap: str):
-    def make(database_url: str, topic: str, dlq: str, **overrides) -> Settings:
-        options = dict(
-            kafka_bootstrap_servers=kafka_bootstrap, kafka_topics=topic, kafka_group_id=f"g-{uuid.uuid4().hex[:8]}",
-            dlq_topic=dlq, database_url=database_url, metrics_port=0, batch_max_wait_ms=50, retry_max_seconds=1,
-        )
-        return Settings(**(options | overrides))
-
-    return make
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker):
-    task = asyncio.create_task(worker.run())
-    try:
-        yield task
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, timeout=60)
 
 
 async def test_mixed_stream_matches_oracle(kafka_bootstrap, topic_factory, db, make_settings):
