@@ -10,13 +10,16 @@ not keep the last good value.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from consumer.metrics import Metrics
 from consumer.probes import Probes
 from consumer.retry import TRANSIENT_KAFKA_ERRORS
+
+log = logging.getLogger("consumer")
 
 LAG_REFRESH_SECONDS = 5.0
 # position() answers at once for a partition with a valid position; one being reset waits for the broker.
@@ -102,3 +105,35 @@ class Partitions:
     def _report_owned(self) -> None:
         self.probes.partitions = len(self.owned)
         self.metrics.assigned_partitions.set(len(self.owned))
+
+    def listener(self, idle: asyncio.Event, *, revoke_wait_seconds: float) -> ConsumerRebalanceListener:
+        """The rebalance listener that keeps this view current; `idle` is set while no batch is in flight."""
+        return _Rebalance(self, idle, revoke_wait_seconds)
+
+
+def _names(partitions: set[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """aiokafka awaits these before the group moves on."""
+
+    def __init__(self, partitions: Partitions, idle: asyncio.Event, revoke_wait_seconds: float) -> None:
+        self.partitions, self.idle, self.revoke_wait = partitions, idle, revoke_wait_seconds
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Let the batch in flight finish and commit while the partitions are still ours, within a bound.
+
+        If it cannot finish in time (the database is away), the partitions are dropped from our view and the
+        batch's offsets for them are never committed; their new owner replays them, which is harmless.
+        """
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout=self.revoke_wait)
+        except asyncio.TimeoutError:
+            log.warning("partitions revoked while a batch was in flight; its offsets there stay uncommitted")
+        self.partitions.revoked(revoked)
+        log.info("partitions revoked", extra={"partitions": _names(revoked)})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.partitions.assigned(assigned)
+        log.info("partitions assigned", extra={"partitions": _names(assigned)})

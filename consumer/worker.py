@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timezone
 from functools import partial
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from consumer import clients, deadletter, store
@@ -56,19 +56,6 @@ class Unreachable(Exception):
     """Start-up could not reach PostgreSQL, Kafka or the dead-letter topic (not listening, refused the login, ...)."""
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    """Keeps the worker's view of its partitions current; aiokafka awaits these before the group moves on."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.worker.partitions_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.worker.partitions_assigned(assigned)
-
-
 class Worker:
     """One replica: owns a Kafka consumer, a dead-letter producer and a PostgreSQL pool for its lifetime."""
 
@@ -80,7 +67,7 @@ class Worker:
                              stall_timeout_seconds=settings.stall_timeout_seconds)
         self._retry = Retrier(
             max_wait_seconds=settings.retry_max_seconds, on_retry=self.metrics.count_retry,
-            deadline=lambda: self._shutdown_deadline,
+            deadline=lambda: self._shutdown_deadline, waiting=self.probes.loop_ran,
         )
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()  # set while no batch is in flight
@@ -88,18 +75,21 @@ class Worker:
         self._shutdown_deadline: float | None = None
         self._abandoned = False  # a batch was left unfinished at shutdown
         self._started = False  # connected and consuming
+        self._starting: asyncio.Future | None = None
         self._partitions = Partitions(self.metrics, self.probes)
         self._consumer = self._producer = self._pool = None
 
     def stop(self) -> None:
         """Ask the worker to finish the batch in hand, commit it and leave (what SIGTERM and SIGINT do).
 
-        Before it consumes, there is nothing in hand: start-up's waits end at once.
+        Before it consumes there is nothing in hand: start-up is cancelled at once, even mid-connect.
         """
         if not self._stopping.is_set():
             grace = self.settings.shutdown_timeout_seconds if self._started else 0
             self._shutdown_deadline = time.monotonic() + grace
             self._stopping.set()
+            if self._starting is not None:
+                self._starting.cancel()
 
     async def run(self) -> None:
         """Consume until `stop()`; always leave the group and close connections, whatever happened."""
@@ -107,7 +97,16 @@ class Worker:
         try:
             if self.settings.metrics_port:
                 http = await serve_http(self.settings.metrics_port, self.metrics, self.probes)
-            await self._start()
+            self._starting = asyncio.ensure_future(self._start())
+            try:
+                await self._starting
+            except asyncio.CancelledError:
+                if not self._stopping.is_set():
+                    raise  # cancelled from outside, not by stop()
+                log.info("stopped during start-up")
+                return
+            finally:
+                self._starting = None
             self._started = True
             await self._loop()
         except ShutdownAbandon:
@@ -136,7 +135,8 @@ class Worker:
                 "run `ocpp-consumer migrate` first"
             )
         self._producer = clients.create_producer(s)
-        self._consumer = clients.create_consumer(s, _Rebalance(self))
+        wait = min(REVOKE_WAIT_SECONDS, s.shutdown_timeout_seconds)
+        self._consumer = clients.create_consumer(s, self._partitions.listener(self._idle, revoke_wait_seconds=wait))
         kafka = f"Kafka at {s.kafka_bootstrap_servers}"
         await self._connect(kafka, "start_kafka", is_transient_kafka_error, self._producer.start)
         await self._connect(kafka, "start_kafka", is_transient_kafka_error, self._consumer.start)
@@ -284,21 +284,3 @@ class Worker:
             log.warning("offset commit refused after a rebalance; the new owner will replay", extra={"error": str(exc)})
             return
         self._partitions.committed(offsets, self._consumer)
-
-    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Let the batch in flight finish and commit while the partitions are still ours, within a bound.
-
-        If it cannot finish in time (the database is away), the partitions are dropped from our view and the
-        batch's offsets for them are never committed; their new owner replays them, which is harmless.
-        """
-        wait = min(REVOKE_WAIT_SECONDS, self.settings.shutdown_timeout_seconds)
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=wait)
-        except asyncio.TimeoutError:
-            log.warning("partitions revoked while a batch was in flight; its offsets there stay uncommitted")
-        self._partitions.revoked(revoked)
-        log.info("partitions revoked", extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in revoked)})
-
-    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._partitions.assigned(assigned)
-        log.info("partitions assigned", extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)})
