@@ -8,7 +8,7 @@ STACK := bash stack/stack.sh
 # The stack's addresses, exported to every command that needs the services.
 STACK_ENV = $$($(STACK) env | tr '\n' ' ')
 
-.PHONY: up down status venv test demo bench migrate tools
+.PHONY: up down status venv test demo bench migrate tools mutants
 
 up:
 	$(STACK) up
@@ -42,3 +42,7 @@ demo: up venv
 
 bench: up venv
 	env $(STACK_ENV) QUICK=$(QUICK) $(BIN)/python -m bench.bench
+
+# Break each promise on purpose in a scratch copy and check that a test notices (tests/mutants.py). Not in CI.
+mutants: up venv
+	env $(STACK_ENV) $(BIN)/python tests/mutants.py $(MUTANTS)

@@ -60,6 +60,7 @@ def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> 
         max_partition_fetch_bytes=s.batch_max_bytes,
         fetch_max_bytes=4 * s.batch_max_bytes,
         fetch_max_wait_ms=s.batch_max_wait_ms,
+        max_poll_interval_ms=s.kafka_max_poll_interval_ms,
     )
     consumer.subscribe(s.topics, listener=listener)
     return consumer

@@ -98,6 +98,11 @@ class Metrics:
         self.committed_offset = Gauge(
             "ocpp_committed_offset", "Last offset committed, per partition.", ["topic", "partition"], registry=r
         )
+        self.revocations = Counter(
+            "ocpp_partition_revocations",
+            "Partitions taken from this replica by a rebalance (another replica joined or left, or this one was "
+            "taken out of the group for not polling).", registry=r,
+        )
         self.assigned_partitions = Gauge(
             "ocpp_assigned_partitions", "Partitions this replica owns.", registry=r
         )

@@ -41,6 +41,7 @@ class Partitions:
     def revoked(self, partitions: set[TopicPartition]) -> None:
         """A revoked partition's gauges go: its new owner reports it, and a stale value here would mislead."""
         self.owned -= set(partitions)
+        self.metrics.revocations.inc(len(partitions))
         for tp in partitions:
             self._uncommitted_from.pop(tp, None)
             self._lags.pop(tp, None)

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = Field(None, description="SASL user name.")
     kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
     kafka_ssl_cafile: str | None = Field(None, description="CA file that signs the brokers' certificates.")
+    kafka_max_poll_interval_ms: int = Field(
+        300_000, ge=1000,
+        description="A replica that does not poll for this long is taken out of the group (it polls, paused, "
+                    "while a batch waits on the database).",
+    )
     dlq_topic: str = Field("ocpp.events.dlq", min_length=1, description="Dead-letter topic for invalid records.")
 
     database_url: SecretStr = Field(

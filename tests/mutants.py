@@ -1,0 +1,135 @@
+"""`make mutants`: break each promise once, on purpose, in a scratch copy, and check that a test notices.
+
+Each mutation below is one small edit of the product that an earlier review found no test would catch. This
+copies the work tree (without .venv, .stack and .git) to a temporary folder, applies one mutation at a time,
+runs the tests named for it against the local stack (`make up` first), and prints one line per mutation,
+caught or MISSED, then a summary. Exit status 0 only when every mutation is caught. Not part of `make test`:
+it runs the chosen tests once per mutation and takes a few minutes.
+
+    make mutants                 # all of them
+    python tests/mutants.py 3 5  # only these (numbers as printed)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    what: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = [
+    Mutation("the worker no longer passes the clock-skew setting to decoding", "consumer/worker.py",
+             "batch, max_clock_skew_seconds=s.max_clock_skew_seconds,",
+             "batch, max_clock_skew_seconds=300,",
+             ("tests/test_promises.py::test_the_clock_skew_setting_reaches_decoding_and_its_metrics_count",)),
+    Mutation("offsets are committed before the broker acknowledged the dead letters", "consumer/worker.py",
+             """        await self._retry("dead_letter", is_transient_kafka_error,
+                          partial(deadletter.send, self._producer, self.settings.dlq_topic, rejects))
+        await self._commit(decoded.offsets)""",
+             """        await self._commit(decoded.offsets)
+        await self._retry("dead_letter", is_transient_kafka_error,
+                          partial(deadletter.send, self._producer, self.settings.dlq_topic, rejects))""",
+             ("tests/test_promises.py::test_offsets_wait_for_the_dead_letters_acknowledgement",)),
+    Mutation("dead letters drop the original headers", "consumer/deadletter.py",
+             'original = [(f"ocpp.original.{k}" if k.startswith(_OURS) else k, v) for k, v in record.headers or ()]',
+             "original = []",
+             ("tests/test_nothing_stuck.py::test_our_headers_win_and_the_originals_are_kept",)),
+    Mutation("ocpp.source.partition is always 0", "consumer/deadletter.py",
+             '("ocpp.source.partition", str(record.partition).encode()),',
+             '("ocpp.source.partition", b"0"),',
+             ("tests/test_promises.py::test_dead_letters_name_their_source_partition",)),
+    Mutation("no paused polling while a batch waits longer than max.poll.interval.ms", "consumer/worker.py",
+             "            await self._poll_paused()\n",
+             "            await asyncio.sleep(PAUSED_POLL_MS / 1000)\n",
+             ("tests/test_promises.py::test_an_outage_longer_than_the_poll_interval_keeps_the_partitions",)),
+    Mutation("the pending-migration check runs after joining the group", "consumer/worker.py",
+             """        async with self._pool.acquire() as conn:
+            pending = await pending_migrations(conn)
+        if pending:""",
+             """        await clients.create_consumer(s, self._partitions.listener(self._idle, revoke_wait_seconds=1)).start()
+        await asyncio.sleep(3)
+        async with self._pool.acquire() as conn:
+            pending = await pending_migrations(conn)
+        if pending:""",
+             ("tests/test_promises.py::test_pending_migrations_stop_start_up_before_joining_the_group",)),
+    Mutation("the clock-skew and latency metrics are never incremented", "consumer/metrics.py",
+             "            self.clock_skew_corrections.inc(skew)",
+             "            pass",
+             ("tests/test_promises.py::test_the_clock_skew_setting_reaches_decoding_and_its_metrics_count",)),
+    Mutation("SIGTERM cancels the batch in flight instead of finishing it", "consumer/worker.py",
+             "            if in_flight is not None:\n                await self._wait_keeping_membership(in_flight)\n"
+             "        except BaseException:",
+             "            if in_flight is not None:\n                in_flight.cancel()\n        except BaseException:",
+             ("tests/test_promises.py::test_sigterm_during_a_batch_finishes_and_commits_it",)),
+    Mutation("/readyz is always 200", "consumer/probes.py",
+             "    async def ready(self) -> tuple[bool, str]:\n",
+             "    async def ready(self) -> tuple[bool, str]:\n        return True, 'always'\n",
+             ("tests/test_nothing_stuck.py::test_metrics_and_readiness_tell_the_truth_during_a_stall",)),
+    Mutation("a missing CA file (FileNotFoundError) is waited out", "consumer/retry.py",
+             "    socket.gaierror, ssl.SSLError, ssl.CertificateError, FileNotFoundError, PermissionError,",
+             "    socket.gaierror, ssl.SSLError, ssl.CertificateError, PermissionError,",
+             ("tests/test_failure_classes.py",)),
+    Mutation("the gateway's receipt order no longer breaks same-second ties", "consumer/coalesce.py",
+             "    new = (event.effective_at, event.received_at, event.event_id)",
+             "    new = (event.effective_at, event.effective_at, event.event_id)",
+             ("tests/test_store.py", "tests/test_store_property.py")),
+]
+
+
+def scratch_copy() -> Path:
+    target = Path(tempfile.mkdtemp(prefix="ocpp-mutants-"))
+    shutil.copytree(ROOT, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".git", ".venv", ".stack", "__pycache__", "*.egg-info", "build"))
+    return target
+
+
+def run(mutation: Mutation, copy: Path) -> tuple[bool, float]:
+    path = copy / mutation.path
+    original = path.read_text()
+    if original.count(mutation.old) != 1:
+        raise SystemExit(f"mutants: {mutation.path} no longer contains the text of mutation {mutation.what!r}; "
+                         "update tests/mutants.py")
+    path.write_text(original.replace(mutation.old, mutation.new))
+    started = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                 *mutation.tests], cwd=copy, capture_output=True, text=True, env=os.environ)
+    finally:
+        path.write_text(original)
+    return result.returncode != 0, time.monotonic() - started
+
+
+def main(argv: list[str]) -> int:
+    chosen = [int(a) for a in argv] or list(range(1, len(MUTATIONS) + 1))
+    copy = scratch_copy()
+    missed = 0
+    try:
+        for number in chosen:
+            mutation = MUTATIONS[number - 1]
+            caught, seconds = run(mutation, copy)
+            missed += not caught
+            print(f"{number:2d}. {'caught' if caught else 'MISSED'}  {mutation.what}  ({seconds:.0f}s)", flush=True)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    print(f"mutants: {len(chosen) - missed} caught, {missed} missed")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
