@@ -170,11 +170,14 @@ async def test_an_outage_longer_than_the_poll_interval_keeps_the_partitions(kafk
         await locker.execute("LOCK TABLE charge_point IN ACCESS EXCLUSIVE MODE")
         async with running(worker):
             await wait_until(lambda: _in_flight(worker), timeout=30, what="a batch in flight")
+            more = valid_records(100, seed=44)  # fetched as the next batch, which then waits for the first
+            await produce(kafka_bootstrap, topic, more)
             await asyncio.sleep(6)
             await lock.rollback()
             await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
     finally:
         await locker.close()
+    records += more
     assert worker.metrics.registry.get_sample_value("ocpp_partition_revocations_total") == 0
     assert worker.metrics.registry.get_sample_value("ocpp_offset_commit_failures_total") == 0
     assert await tables(db) == expected_from(records)
