@@ -36,6 +36,40 @@ def _run(args: argparse.Namespace) -> int:
     return run_service(load_settings())
 
 
+def _datetime(text: str):
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _dlq_replay(args: argparse.Namespace) -> int:
+    """Print one line per kind, then a total; exit 0 (nothing to replay is not an error)."""
+    import asyncio
+
+    from consumer.replay import replay
+
+    settings = load_settings()
+    try:
+        report = asyncio.run(replay(settings, kinds=set(args.kind), since=args.since, dry_run=args.dry_run))
+    except LookupError as exc:
+        return _fail("dlq replay", str(exc))
+    except Exception as exc:
+        if not _is_connection_error(exc):
+            raise
+        return _fail("dlq replay", f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {_cause(exc)}")
+    verb = "would send" if args.dry_run else "sent"
+    for kind in sorted(set(args.kind)):
+        skipped = report.without_value[kind]
+        note = f" ({skipped} without a value, not replayable)" if skipped else ""
+        print(f"{kind}: {verb} {report.sent[kind]}{note}")
+    print(f"total: {verb} {sum(report.sent.values())}; {report.other_kinds} dead letter(s) of other kinds left alone")
+    return 0
+
+
 def _exit_before_start(signum, frame) -> None:
     raise SystemExit(0)
 
@@ -134,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the event envelope")
     p.set_defaults(handler=_schema)
+
+    p = sub.add_parser("dlq", help="work with the dead-letter topic")
+    dlq = p.add_subparsers(dest="dlq_command", required=True, metavar="DLQ_COMMAND")
+    p = dlq.add_parser("replay", help="re-publish dead letters of a kind to their source topic, after a fix")
+    p.add_argument("--kind", action="append", required=True,
+                   help="rejection kind to replay (ocpp.error.kind, e.g. database); repeat for several")
+    p.add_argument("--since", type=_datetime, help="only dead letters written at or after this RFC 3339 time")
+    p.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
+    p.set_defaults(handler=_dlq_replay)
 
     # The simulator parses its own options; argparse's REMAINDER would refuse ones that start with "-".
     p = sub.add_parser("simulate", help="publish a simulated gateway feed (see `simulate --help`)", add_help=False)

@@ -3,8 +3,9 @@ record can stop the stream on its way there.
 
 A dead letter is sent in the first of three forms that the client and the broker accept:
 
-1. **whole**: our `ocpp.*` headers, then the original key, value and headers. An operator can fix the cause and
-   re-publish it to the source topic as it is.
+1. **whole**: our `ocpp.*` headers (`ocpp.source.timestamp` keeps the original's timestamp), then the
+   original key, value and headers. Once the cause is fixed, `ocpp-consumer dlq replay` (consumer/replay.py)
+   puts it back on its source topic.
 2. **without its value** (a value too large to send again: kind `too_large`, or refused by size), with
    `ocpp.error.original_bytes`; `ocpp.source.*` say where the original still is, for as long as the source topic
    retains it.
@@ -65,6 +66,9 @@ def dead_letter(record: ConsumerRecord, rejection: Rejection, *, form: int = WHO
         ("ocpp.source.topic", record.topic.encode()),
         ("ocpp.source.partition", str(record.partition).encode()),
         ("ocpp.source.offset", str(record.offset).encode()),
+        # The original's own timestamp, so that a replay is judged by the time rules as the original was. A header,
+        # not the letter's timestamp: the topic's time-based retention must count from the dead-lettering.
+        ("ocpp.source.timestamp", str(record.timestamp).encode()),
     ]
     if rejection.kind == "too_large":
         form = max(form, WITHOUT_VALUE)
