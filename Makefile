@@ -8,7 +8,7 @@ STACK := bash stack/stack.sh
 # The stack's addresses, exported to every command that needs the services.
 STACK_ENV = $$($(STACK) env | tr '\n' ' ')
 
-.PHONY: up down status venv test demo bench migrate tools mutants
+.PHONY: up down status venv test demo bench migrate tools mutants chaos
 
 up:
 	$(STACK) up
@@ -46,3 +46,9 @@ bench: up venv
 # Break each promise on purpose in a scratch copy and check that a test notices (tests/mutants.py). Not in CI.
 mutants: up venv
 	env $(STACK_ENV) $(BIN)/python tests/mutants.py $(MUTANTS)
+
+# Three replicas under every fault, then the tables compared with a clean write of the same events
+# (consumer/tools/chaos.py). ROUNDS=N (default 12, two of each fault), SEED=N. Restarts the stack's PostgreSQL
+# and broker: do not run it beside other work on the same stack.
+chaos: up venv
+	env $(STACK_ENV) ROUNDS=$(ROUNDS) SEED=$(SEED) $(BIN)/python -m consumer.tools.chaos

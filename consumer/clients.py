@@ -15,6 +15,7 @@ from consumer.settings import Settings
 
 log = logging.getLogger("consumer")
 
+METADATA_MAX_AGE_MS = 30_000
 # Closing a Kafka client flushes and leaves the group: with the broker away it would wait forever.
 CLOSE_TIMEOUT_SECONDS = 10.0
 POOL_CLOSE_TIMEOUT_SECONDS = 5.0
@@ -61,6 +62,9 @@ def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> 
         fetch_max_bytes=4 * s.batch_max_bytes,
         fetch_max_wait_ms=s.batch_max_wait_ms,
         max_poll_interval_ms=s.kafka_max_poll_interval_ms,
+        # Partitions added to a topic are found at the next metadata refresh: 30 s, not Kafka's 5 minutes, so
+        # their records do not wait (the chaos run adds partitions mid-stream).
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     consumer.subscribe(s.topics, listener=listener)
     return consumer

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.tcp_proxy import free_port
+from consumer.tools.relay import free_port
 
 SECRET = "s3cr%2Fet-do-not-print"
 

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from consumer.worker import Worker
 from tests.feed import invalid_records, valid_records
 from tests.kafka_utils import produce, wait_drained, wait_until
-from tests.tcp_proxy import TcpProxy, free_port
+from consumer.tools.relay import TcpProxy, free_port
 from tests.test_alerts import DASHBOARD, RULES, dashboard_panels
 from tests.service import running
 

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from consumer.retry import is_data_error, is_transient_database_error, is_transient_kafka_error
-from tests.tcp_proxy import TcpProxy, free_port
+from consumer.tools.relay import TcpProxy, free_port
 
 pytestmark = [pytest.mark.postgres]
 

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from tests.feed import envelope, valid_records
 from tests.kafka_utils import consume_all, produce, wait_drained
-from tests.tcp_proxy import free_port
+from consumer.tools.relay import free_port
 from tests.test_nothing_stuck import BIG_TOPIC, produce_raw
 from tests.test_records import HOSTILE_KEY, _batch, _produce_batches, _RawKey
 from tests.service import expected_from, tables

@@ -18,7 +18,7 @@ from consumer.worker import PendingMigrations, Worker
 from tests.feed import envelope, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
 from tests.service import expected_from, running, tables
-from tests.tcp_proxy import TcpProxy, free_port
+from consumer.tools.relay import TcpProxy, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

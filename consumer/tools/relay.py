@@ -1,4 +1,5 @@
-"""A TCP relay in front of the real PostgreSQL server, so a test can take the database away and bring it back.
+"""A TCP relay in front of the real PostgreSQL server, so a test or the chaos run can take the database away and
+bring it back.
 
 The server itself keeps running for the other tests; from the consumer's side, `cut()` is exactly an outage:
 open connections drop mid-query and new ones are refused until `restore()`. `freeze()` is the nastier kind:
@@ -37,7 +38,9 @@ class TcpProxy:
         self._writers.clear()
 
     async def restore(self) -> None:
-        await self.start()
+        """Accept connections again (nothing to do if they were never cut)."""
+        if self._server is None:
+            await self.start()
 
     def freeze(self) -> None:
         """Hold every byte in both directions, on open and new connections, until `thaw()`."""
