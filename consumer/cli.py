@@ -8,6 +8,7 @@ broker or database. Exit statuses: 0 success, 1 the work found a problem (invali
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 
@@ -53,14 +54,8 @@ def _dlq_replay(args: argparse.Namespace) -> int:
     from consumer.replay import replay
 
     settings = load_settings()
-    try:
+    with _reaching(f"Kafka at {settings.kafka_bootstrap_servers}", LookupError):
         report = asyncio.run(replay(settings, kinds=set(args.kind), since=args.since, dry_run=args.dry_run))
-    except LookupError as exc:
-        return _fail("dlq replay", str(exc))
-    except Exception as exc:
-        if not _is_connection_error(exc):
-            raise
-        return _fail("dlq replay", f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {_cause(exc)}")
     verb = "would send" if args.dry_run else "sent"
     for kind in sorted(set(args.kind)):
         skipped = report.without_value[kind]
@@ -81,16 +76,28 @@ def _migrate(args: argparse.Namespace) -> int:
     from consumer.migrate import MigrationError, migrate
 
     settings = load_settings()
-    try:
+    with _reaching(f"PostgreSQL at {describe_database(settings)}", MigrationError):
         applied = asyncio.run(migrate(settings.database_url.get_secret_value()))
-    except MigrationError as exc:
-        return _fail("migrate", str(exc))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    return 0
+
+
+class UserError(Exception):
+    """An error the user can fix, reported by `main` as one line: `ocpp-consumer: COMMAND: message`, exit 1."""
+
+
+@contextlib.contextmanager
+def _reaching(server: str, *user_errors: type[BaseException]):
+    """A failure to connect or log in becomes a UserError naming `server` (password masked by the caller) and the
+    cause; `user_errors` (the command's own, such as MigrationError) become UserErrors as they are."""
+    try:
+        yield
+    except user_errors as exc:
+        raise UserError(str(exc)) from exc
     except Exception as exc:
         if not _is_connection_error(exc):
             raise
-        return _fail("migrate", f"cannot reach PostgreSQL at {describe_database(settings)}: {_cause(exc)}")
-    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
-    return 0
+        raise UserError(f"cannot reach {server}: {_cause(exc)}") from exc
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -144,12 +151,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if os.environ.get("OCPP_LOG_LEVEL", "").upper() != "DEBUG":
         # aiokafka logs each failed connection attempt; the one line below says it all.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    try:
+    with _reaching("Kafka"):
         return simulate_main(args.simulate_args, settings=load_settings())
-    except Exception as exc:
-        if not _is_connection_error(exc):
-            raise
-        return _fail("simulate", f"cannot reach Kafka: {_cause(exc)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         args.simulate_args = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        command = f"{args.command} {args.dlq_command}" if args.command == "dlq" else args.command
+        return _fail(command, str(exc))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from consumer.decode import decode
 from consumer.worker import Worker
 from tests.feed import envelope, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
-from tests.service import expected_from, running, tables
+from tests.service import TableLock, expected_from, running, tables
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -314,14 +314,10 @@ async def test_metrics_and_readiness_tell_the_truth_during_a_stall(kafka_bootstr
                              database_statement_timeout_seconds=1)
     worker = Worker(settings)
     await produce(kafka_bootstrap, topic, valid_records(100, seed=27))
-    locker = await asyncpg.connect(db)
-    try:
-        async with running(worker):
-            await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
-            assert (await worker.probes.ready())[0]
-            lock = locker.transaction()
-            await lock.start()
-            await locker.execute("LOCK TABLE charge_point IN ACCESS EXCLUSIVE MODE")
+    async with running(worker):
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+        assert (await worker.probes.ready())[0]
+        async with TableLock(db) as lock:
             second = valid_records(300, seed=28)
             await produce(kafka_bootstrap, topic, second)
             lag = worker.metrics.registry.get_sample_value
@@ -333,15 +329,13 @@ async def test_metrics_and_readiness_tell_the_truth_during_a_stall(kafka_bootstr
             await wait_until(stalled, timeout=30, what="lag to grow and /readyz to fail")
             assert "stalled" in (await worker.probes.ready())[1]
             assert (await worker.probes.healthy())[0]
-            await lock.rollback()
+            await lock.release()
             await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic, timeout=60)
 
             async def recovered() -> bool:
                 return (await worker.probes.ready())[0] and lag("ocpp_partition_lag", labels) == 0
 
             await wait_until(recovered, timeout=30, what="/readyz and lag to recover")
-    finally:
-        await locker.close()
 
 
 async def test_a_header_key_that_is_not_utf8_is_dead_lettered(kafka_bootstrap, topic_factory, db, make_settings):

@@ -17,7 +17,7 @@ from consumer import probes
 from consumer.worker import PendingMigrations, Worker
 from tests.feed import envelope, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
-from tests.service import expected_from, running, tables
+from tests.service import TableLock, expected_from, running, tables
 from consumer.tools.relay import TcpProxy, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -107,19 +107,13 @@ async def test_sigterm_during_a_batch_finishes_and_commits_it(kafka_bootstrap, t
     await produce(kafka_bootstrap, topic, records)
     settings = make_settings(db, topic, dlq, shutdown_timeout_seconds=30)
     worker = Worker(settings)
-    locker = await asyncpg.connect(db)
-    try:
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE charge_point IN ACCESS EXCLUSIVE MODE")
+    async with TableLock(db) as lock:
         task = asyncio.create_task(worker.run())
         await wait_until(lambda: _in_flight(worker), timeout=30, what="a batch in flight")
         worker.stop()
         await asyncio.sleep(1)
-        await lock.rollback()
+        await lock.release()
         await asyncio.wait_for(task, timeout=30)
-    finally:
-        await locker.close()
     assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == await end_offsets(
         kafka_bootstrap, topic)
     assert await tables(db) == expected_from(records)
@@ -163,20 +157,13 @@ async def test_an_outage_longer_than_the_poll_interval_keeps_the_partitions(kafk
     await produce(kafka_bootstrap, topic, records)
     settings = make_settings(db, topic, dlq, kafka_max_poll_interval_ms=2000)
     worker = Worker(settings)
-    locker = await asyncpg.connect(db)
-    try:
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE charge_point IN ACCESS EXCLUSIVE MODE")
-        async with running(worker):
-            await wait_until(lambda: _in_flight(worker), timeout=30, what="a batch in flight")
-            more = valid_records(100, seed=44)  # fetched as the next batch, which then waits for the first
-            await produce(kafka_bootstrap, topic, more)
-            await asyncio.sleep(6)
-            await lock.rollback()
-            await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
-    finally:
-        await locker.close()
+    async with TableLock(db) as lock, running(worker):
+        await wait_until(lambda: _in_flight(worker), timeout=30, what="a batch in flight")
+        more = valid_records(100, seed=44)  # fetched as the next batch, which then waits for the first
+        await produce(kafka_bootstrap, topic, more)
+        await asyncio.sleep(6)
+        await lock.release()
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
     records += more
     assert worker.metrics.registry.get_sample_value("ocpp_partition_revocations_total") == 0
     assert worker.metrics.registry.get_sample_value("ocpp_offset_commit_failures_total") == 0
