@@ -131,16 +131,19 @@ class Chaos:
     # ------------------------------------------------------------------------------------------ the run
 
     async def run(self) -> dict:
-        admin = await asyncpg.connect(self.admin_dsn)
         kafka = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await kafka.start()
         target = urlsplit(self.admin_dsn)
         self.relay = TcpProxy(target.hostname, target.port)
         await self.relay.start()
         try:
-            for name in (self.database, self.reference):
-                await admin.execute(f'CREATE DATABASE "{name}"')
-                await migrate(self.dsn(name))
+            admin = await asyncpg.connect(self.admin_dsn)
+            try:
+                for name in (self.database, self.reference):
+                    await admin.execute(f'CREATE DATABASE "{name}"')
+                    await migrate(self.dsn(name))
+            finally:
+                await admin.close()
             await kafka.create_topics([NewTopic(self.topic, 3, 1, topic_configs={"max.message.bytes": str(BIG)}),
                                        NewTopic(self.dlq, 1, 1)])
             self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
@@ -165,9 +168,12 @@ class Chaos:
             with _quiet():
                 await kafka.delete_topics([self.topic, self.dlq])
             await kafka.close()
-            for name in (self.database, self.reference):
-                await drop_database(admin, name)
-            await admin.close()
+            admin = await asyncpg.connect(self.admin_dsn)  # a new one: the run restarts the server
+            try:
+                for name in (self.database, self.reference):
+                    await drop_database(admin, name)
+            finally:
+                await admin.close()
 
     def _fault_order(self) -> list[str]:
         """Each kind once, shuffled, then shuffled again, until `rounds` faults: every kind is covered early."""
@@ -219,7 +225,7 @@ class Chaos:
             await self._wait(5)
             await self.relay.restore()
         elif fault == "broker_restart":
-            pid = int((ROOT / ".stack" / "kafka.pid").read_text())
+            pid = int((ROOT / ".stack" / "kafka" / "kafka.pid").read_text())  # stack/stack.sh writes it
             os.kill(pid, signal.SIGTERM)
             while _alive(pid):
                 await asyncio.sleep(0.2)
