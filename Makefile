@@ -10,8 +10,12 @@ STACK_ENV = $$($(STACK) env | tr '\n' ' ')
 
 .PHONY: up down status venv test demo bench migrate tools mutants chaos
 
+# PGBOUNCER=1 also starts PgBouncer (transaction pooling) in front of PostgreSQL; `make test` always does, for
+# tests/test_pgbouncer.py. `bash stack/stack.sh env --secure` prints the variables for the secured listeners.
+PGBOUNCER ?= 0
+
 up:
-	$(STACK) up
+	PGBOUNCER=$(PGBOUNCER) $(STACK) up
 
 down:
 	$(STACK) down
@@ -31,6 +35,7 @@ $(VENV)/.installed: pyproject.toml
 tools:
 	bash stack/tools.sh
 
+test: PGBOUNCER = 1
 test: up venv tools
 	env $(STACK_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 

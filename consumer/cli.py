@@ -17,14 +17,19 @@ def load_settings(**overrides):
     """The settings, or exit 2 with one line per bad variable, named as the operator would set it."""
     from pydantic import ValidationError
 
-    from consumer.settings import Settings
+    from consumer.settings import ConfigurationError, Settings
 
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
-            name = "OCPP_" + "_".join(str(p) for p in error["loc"]).upper()
-            print(f"ocpp-consumer: configuration error: {name}: {error['msg']}", file=sys.stderr)
+            # A setup that cannot work as a whole (settings.ConfigurationError) names its own variable.
+            problem = error.get("ctx", {}).get("error")
+            if isinstance(problem, ConfigurationError):
+                name, message = problem.variable, problem.message
+            else:
+                name, message = "OCPP_" + "_".join(str(p) for p in error["loc"]).upper(), error["msg"]
+            print(f"ocpp-consumer: configuration error: {name}: {message}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -72,18 +77,31 @@ def _exit_before_start(signum, frame) -> None:
 def _migrate(args: argparse.Namespace) -> int:
     import asyncio
 
-    from consumer.clients import describe_database
+    import asyncpg
+
+    from consumer.clients import database_connect_options, describe_database
     from consumer.migrate import MigrationError, migrate
 
     settings = load_settings()
     with _reaching(f"PostgreSQL at {describe_database(settings)}", MigrationError):
-        applied = asyncio.run(migrate(settings.database_url.get_secret_value()))
+        try:
+            applied = asyncio.run(migrate(settings.database_url.get_secret_value(),
+                                          **database_connect_options(settings)))
+        except asyncpg.InsufficientPrivilegeError as exc:
+            # Typically the least-privilege writer (docs/security.md): changing the schema is the owner's job.
+            raise UserError(f"the user of {describe_database(settings)} may not change the schema ({exc}); run "
+                            "migrate as the owner of the tables, not as a member of ocpp_writer", status=2) from exc
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
 
 
 class UserError(Exception):
-    """An error the user can fix, reported by `main` as one line: `ocpp-consumer: COMMAND: message`, exit 1."""
+    """An error the user can fix, reported by `main` as one line: `ocpp-consumer: COMMAND: message`; exit 1, or 2
+    for what only configuration fixes (a name that does not resolve, TLS, credentials, privileges)."""
+
+    def __init__(self, message: str, *, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @contextlib.contextmanager
@@ -97,7 +115,13 @@ def _reaching(server: str, *user_errors: type[BaseException]):
     except Exception as exc:
         if not _is_connection_error(exc):
             raise
-        raise UserError(f"cannot reach {server}: {_cause(exc)}") from exc
+        from consumer.clients import FatalConnectionError, fatal_database_error
+
+        if isinstance(exc, FatalConnectionError):
+            fatal = str(exc)
+        else:
+            fatal = fatal_database_error(exc) if server.startswith("PostgreSQL") else None
+        raise UserError(f"cannot reach {server}: {fatal or _cause(exc)}", status=2 if fatal else 1) from exc
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -105,9 +129,12 @@ def _is_connection_error(exc: BaseException) -> bool:
     import asyncpg
     from aiokafka.errors import KafkaConnectionError
 
+    from consumer.clients import FatalConnectionError
+
     return isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError,
                             asyncpg.InvalidPasswordError, asyncpg.InvalidCatalogNameError,
-                            asyncpg.ClientConfigurationError, KafkaConnectionError, TimeoutError))
+                            asyncpg.ClientConfigurationError, KafkaConnectionError, TimeoutError,
+                            FatalConnectionError))
 
 
 def _cause(exc: BaseException) -> str:
@@ -115,7 +142,7 @@ def _cause(exc: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}"
 
 
-def _fail(command: str, message: str) -> int:
+def _fail(command: str, message: str, *, status: int = 1) -> int:
     """One line on stderr for an error the user can fix; the traceback only with OCPP_LOG_LEVEL=DEBUG."""
     import os
     import traceback
@@ -123,7 +150,7 @@ def _fail(command: str, message: str) -> int:
     if os.environ.get("OCPP_LOG_LEVEL", "").upper() == "DEBUG":
         traceback.print_exc()
     print(f"ocpp-consumer: {command}: {message}", file=sys.stderr)
-    return 1
+    return status
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -198,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except UserError as exc:
         command = f"{args.command} {args.dlq_command}" if args.command == "dlq" else args.command
-        return _fail(command, str(exc))
+        return _fail(command, str(exc), status=exc.status)
 
 
 if __name__ == "__main__":

@@ -60,12 +60,15 @@ async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
     return [m.name for m in read_migrations() if m.name not in applied]
 
 
-async def migrate(dsn: str) -> list[str]:
+async def migrate(dsn: str, **connect_options) -> list[str]:
     """Apply the pending migrations and return their names ([] when the database is up to date).
+
+    `connect_options` go to asyncpg.connect as the service's own connections have them
+    (`consumer.clients.database_connect_options`: a password given apart from the DSN, the statement cache).
 
     Raises MigrationError, before applying anything, when an applied migration's file changed or disappeared.
     """
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, **connect_options)
     try:
         await conn.execute(_LOCK)
         try:

@@ -2,12 +2,29 @@
 # The local stack without Docker: the real Apache Kafka broker (KRaft, single node, from its Maven Central
 # artifacts, run with the machine's Java) and a real PostgreSQL server (Debian's package, its own cluster).
 #
-#   stack/stack.sh up       start what is not running yet, wait until both answer (idempotent)
+#   stack/stack.sh up       start what is not running yet, wait until both answer (idempotent);
+#                           with PGBOUNCER=1 also Debian's PgBouncer, transaction pooling, in front of PostgreSQL
 #   stack/stack.sh down     stop only what `up` started
 #   stack/stack.sh status   say what runs where
+#   stack/stack.sh env      the OCPP_* variables (NAME=value, one a line) that reach the stack in plain text;
+#       env --secure        … over TLS as the least-privilege writer: SASL_SSL with SCRAM-SHA-512, and
+#                           PostgreSQL with sslmode=verify-full, passwords in files
+#       env --mtls          … the same with a client certificate instead of SASL (the SSL listener)
+#       env --sasl-plaintext  … SCRAM-SHA-512 without TLS to Kafka (PostgreSQL as with --secure)
+#       env --analyst       … the read-only analyst's database login (verify-full)
+#       env --pgbouncer     … PostgreSQL through PgBouncer (transaction pooling, so no statement cache)
 #
-# State lives in .stack/ (git-ignored): the broker's classpath, data, log and pid file, and markers of what
-# `up` started. Ports and names can be overridden from the environment (see the variables below).
+# The broker has four listeners on 127.0.0.1: PLAINTEXT on 9092 (for everything else), SASL_SSL with
+# SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN on 9093 (users ocpp, ocpp_sha256 and ocpp_plain), SSL with required
+# client certificates on 9094, and SASL_PLAINTEXT on 9095; its controller listens on 9098. PostgreSQL has `ssl = on` with a certificate from the
+# same local CA, the group roles ocpp_writer and ocpp_reader (sql/queries/roles.sql), and one login in each
+# (ocpp_app, ocpp_analyst). PgBouncer, when asked for, listens on 6432.
+#
+# State lives in .stack/ (git-ignored): the broker's classpath, data, log and pid file; the CA, the
+# certificates and the broker's keystore (tls/); random passwords made at first start (secrets/, root only);
+# markers of what `up` started. `up` restarts a broker it started only when the broker's configuration changed
+# (listeners, certificates): once after an upgrade of this script, never otherwise. Ports and names can be
+# overridden from the environment (see the variables below).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,7 +32,15 @@ state="${OCPP_STACK_DIR:-$root/.stack}"
 
 kafka_host=127.0.0.1
 kafka_port="${OCPP_STACK_KAFKA_PORT:-9092}"
-kafka_controller_port="${OCPP_STACK_KAFKA_CONTROLLER_PORT:-9093}"
+kafka_sasl_ssl_port="${OCPP_STACK_KAFKA_SASL_SSL_PORT:-9093}"
+kafka_ssl_port="${OCPP_STACK_KAFKA_SSL_PORT:-9094}"
+kafka_sasl_plaintext_port="${OCPP_STACK_KAFKA_SASL_PLAINTEXT_PORT:-9095}"
+kafka_controller_port="${OCPP_STACK_KAFKA_CONTROLLER_PORT:-9098}"
+# One SASL user per mechanism, all with the same password, so that a client that says one mechanism and uses
+# another is refused rather than let in: ocpp (SCRAM-SHA-512), ocpp_sha256 (SCRAM-SHA-256), ocpp_plain (PLAIN).
+kafka_user=ocpp
+kafka_user_sha256=ocpp_sha256
+kafka_user_plain=ocpp_plain
 kafka_dir="$state/kafka"
 kafka_libs="$kafka_dir/libs"
 kafka_pid="$kafka_dir/kafka.pid"
@@ -28,17 +53,99 @@ pg_user=ocpp
 pg_password=ocpp
 pg_database=ocpp
 pg_started_marker="$state/postgres.started"
+pg_writer=ocpp_app  # a login in the group role ocpp_writer: what `ocpp-consumer run` connects as
+pg_reader=ocpp_analyst  # a login in the group role ocpp_reader
+
+pgbouncer_port="${OCPP_STACK_PGBOUNCER_PORT:-6432}"
+pgbouncer_started_marker="$state/pgbouncer.started"
+
+tls_dir="$state/tls"
+secrets_dir="$state/secrets"
 
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 kafka_bootstrap() { echo "$kafka_host:$kafka_port"; }
 database_url() { echo "postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/$pg_database"; }
+# verify-full: the server's certificate must chain to the stack's CA and name the host connected to.
+secure_database_url() {
+  echo "postgresql://$1@127.0.0.1:$pg_port/$pg_database?sslmode=verify-full&sslrootcert=$tls_dir/ca.pem"
+}
+
+# One `up` or `down` at a time: several test runs may start the stack at once. (What `up` starts in the
+# background is given `9>&-`, or it would hold the lock for as long as it runs.)
+lock() {
+  mkdir -p "$state"
+  exec 9>"$state/.lock"
+  flock 9
+}
+
+# ---------------------------------------------------------------------------------------------- secrets, TLS
+
+# The path of a secret file, made once with random content (no trailing newline), readable by root only.
+# `hostile` passwords hold every character that must be percent-encoded in a URL (/ # ? @ % :), so that each
+# use of the secured stack also shows that a password is never pasted into a DSN or printed.
+secret() {
+  local file="$secrets_dir/$1"
+  if [ ! -s "$file" ]; then
+    command -v openssl >/dev/null || die "openssl is needed to make the stack's secrets: apt-get install openssl"
+    mkdir -p "$secrets_dir"
+    chmod 700 "$secrets_dir"
+    case "$2" in
+      hex) (umask 077; printf '%s' "$(openssl rand -hex 16)" >"$file.tmp") ;;
+      hostile) (umask 077; printf '%s/#?@%%:%s' "$(openssl rand -hex 6)" "$(openssl rand -hex 6)" >"$file.tmp") ;;
+    esac
+    mv "$file.tmp" "$file"
+  fi
+  echo "$file"
+}
+
+# A CA; a server certificate for 127.0.0.1 and localhost (the broker's and PostgreSQL's); a client certificate
+# (the broker's SSL listener requires one). Made once, with openssl; the broker reads a PKCS12 keystore.
+tls_up() {
+  if [ -s "$tls_dir/ca.pem" ] && [ -s "$tls_dir/server.p12" ] && [ -s "$tls_dir/client.pem" ]; then
+    return 0
+  fi
+  command -v openssl >/dev/null || die "openssl is needed to make the stack's certificates: apt-get install openssl"
+  say "making a CA, a server and a client certificate in $tls_dir"
+  local password work="$tls_dir.new"
+  password=$(cat "$(secret kafka-keystore-password hex)")
+  rm -rf "$work"
+  mkdir -p "$work"
+  (
+    set -e
+    cd "$work"
+    umask 077
+    openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout ca.key -out ca.pem \
+      -subj "/CN=ocpp-state local stack CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    issue() {  # issue NAME SUBJECT EXTENSION...
+      local name=$1 subject=$2
+      shift 2
+      openssl req -new -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "$subject" 2>/dev/null
+      printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid,issuer" "$@" >"$name.ext"
+      openssl x509 -req -sha256 -days 3650 -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile "$name.ext" -out "$name.pem" 2>/dev/null
+      rm -f "$name.csr" "$name.ext"
+    }
+    issue server "/CN=localhost" "subjectAltName=DNS:localhost,IP:127.0.0.1" "extendedKeyUsage=serverAuth"
+    issue client "/CN=ocpp-client" "extendedKeyUsage=clientAuth"
+    openssl pkcs12 -export -in server.pem -inkey server.key -certfile ca.pem -name server -out server.p12 \
+      -passout "pass:$password"
+    chmod 644 ca.pem server.pem client.pem
+  ) || die "openssl could not make the certificates"
+  rm -rf "$tls_dir"
+  mv "$work" "$tls_dir"
+}
+
+tls_fingerprint() { cat "$tls_dir/ca.pem" "$tls_dir/server.p12" | sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------------------------------------- Kafka
 
 kafka_running() { [ -f "$kafka_pid" ] && kill -0 "$(cat "$kafka_pid")" 2>/dev/null; }
 kafka_answers() { python3 "$root/stack/kafka_ready.py" "$kafka_host" "$kafka_port" "${1:-0}" 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 kafka_fetch() {
   # Resolve the broker and its runtime dependencies once; the pom pins the version.
@@ -63,16 +170,37 @@ kafka_java() {
 }
 
 kafka_config() {
-  cat >"$kafka_dir/server.properties" <<EOF
+  local h=$kafka_host keystore_password scram_jaas plain_jaas
+  keystore_password=$(cat "$(secret kafka-keystore-password hex)")
+  scram_jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  plain_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required user_$kafka_user_plain=\"$(cat "$(secret kafka-password hex)")\";"
+  cat <<EOF
 # Written by stack/stack.sh: a single-node KRaft server, broker and controller in one process.
+# TLS material $(tls_fingerprint): new certificates change this line, and so restart the broker.
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://$kafka_host:$kafka_port,CONTROLLER://$kafka_host:$kafka_controller_port
-advertised.listeners=PLAINTEXT://$kafka_host:$kafka_port
+listeners=PLAINTEXT://$h:$kafka_port,SASL_SSL://$h:$kafka_sasl_ssl_port,SSL://$h:$kafka_ssl_port,SASL_PLAINTEXT://$h:$kafka_sasl_plaintext_port,CONTROLLER://$h:$kafka_controller_port
+advertised.listeners=PLAINTEXT://$h:$kafka_port,SASL_SSL://$h:$kafka_sasl_ssl_port,SSL://$h:$kafka_ssl_port,SASL_PLAINTEXT://$h:$kafka_sasl_plaintext_port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.quorum.bootstrap.servers=$kafka_host:$kafka_controller_port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.quorum.bootstrap.servers=$h:$kafka_controller_port
+# SASL: the SCRAM users live in the cluster's metadata (kafka_users below); PLAIN's is listed here.
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram_jaas
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram_jaas
+listener.name.sasl_ssl.plain.sasl.jaas.config=$plain_jaas
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram_jaas
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram_jaas
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain_jaas
+# TLS: the server certificate on SASL_SSL and SSL; SSL also requires a client certificate from the same CA.
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$tls_dir/server.p12
+ssl.keystore.password=$keystore_password
+ssl.key.password=$keystore_password
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls_dir/ca.pem
+listener.name.ssl.ssl.client.auth=required
 log.dirs=$kafka_dir/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -87,20 +215,65 @@ delete.topic.enable=true
 EOF
 }
 
-kafka_up() {
-  if kafka_running; then
-    say "kafka already running (pid $(cat "$kafka_pid")) on $(kafka_bootstrap)"
-    kafka_answers "$kafka_wait_seconds" || kafka_fail "the running broker does not answer"
+kafka_cluster_id() { sed -n 's/^cluster.id=//p' "$kafka_dir/data/meta.properties" 2>/dev/null; }
+
+# The SCRAM users of the SASL listeners, set through the plain listener once per cluster and password.
+kafka_users() {
+  local password marker want
+  password=$(cat "$(secret kafka-password hex)")
+  marker="$kafka_dir/scram-users"
+  want="$(kafka_cluster_id) $kafka_user $kafka_user_sha256 $(printf '%s' "$password" | sha256sum | cut -c1-16)"
+  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then
     return 0
   fi
-  if kafka_answers 0; then
-    say "a Kafka broker not started by this checkout already answers on $(kafka_bootstrap); using it"
+  say "kafka: setting the SCRAM credentials of users '$kafka_user' (SHA-512) and '$kafka_user_sha256' (SHA-256)"
+  local user mechanism
+  for user in "$kafka_user:SCRAM-SHA-512" "$kafka_user_sha256:SCRAM-SHA-256"; do
+    mechanism=${user#*:}
+    java -cp "$kafka_libs/*" -Xmx256m -Dlog4j2.configurationFile="$root/stack/log4j2.xml" \
+        -Dkafka.logs.dir="$kafka_dir/tools" kafka.admin.ConfigCommand --bootstrap-server "$(kafka_bootstrap)" \
+        --alter --entity-type users --entity-name "${user%%:*}" --add-config "$mechanism=[password=$password]" \
+        >"$kafka_dir/configs.log" 2>&1 \
+      || kafka_fail "could not set the $mechanism credentials of ${user%%:*} (log: $kafka_dir/configs.log)"
+  done
+  echo "$want" >"$marker"
+}
+
+kafka_listeners_wait() {
+  local port
+  for port in "$kafka_sasl_ssl_port" "$kafka_ssl_port" "$kafka_sasl_plaintext_port"; do
+    for _ in $(seq 1 60); do
+      port_open "$kafka_host" "$port" && continue 2
+      sleep 0.5
+    done
+    kafka_fail "nothing listens on $kafka_host:$port"
+  done
+}
+
+kafka_up() {
+  mkdir -p "$kafka_dir"
+  tls_up
+  kafka_config >"$kafka_dir/server.properties.next"
+  if kafka_running; then
+    if cmp -s "$kafka_dir/server.properties.next" "$kafka_dir/server.properties"; then
+      rm -f "$kafka_dir/server.properties.next"
+      say "kafka already running (pid $(cat "$kafka_pid")) on $(kafka_bootstrap)"
+      kafka_answers "$kafka_wait_seconds" || kafka_fail "the running broker does not answer"
+      kafka_listeners_wait
+      kafka_users
+      return 0
+    fi
+    say "kafka's configuration changed (listeners or certificates): restarting the broker, once"
+    kafka_down
+  elif kafka_answers 0; then
+    rm -f "$kafka_dir/server.properties.next"
+    say "a Kafka broker not started by this checkout already answers on $(kafka_bootstrap); using it" \
+        "(its secured listeners, if any, are not this stack's)"
     return 0
   fi
   kafka_java
-  mkdir -p "$kafka_dir"
   kafka_fetch
-  kafka_config
+  mv "$kafka_dir/server.properties.next" "$kafka_dir/server.properties"
   local java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
                    -Dkafka.logs.dir="$kafka_dir" -Dlog4j2.configurationFile="$root/stack/log4j2.xml")
   if [ ! -f "$kafka_dir/data/meta.properties" ]; then
@@ -113,10 +286,13 @@ kafka_up() {
   fi
   say "starting kafka on $(kafka_bootstrap)"
   nohup java -cp "$kafka_libs/*" "${java_opts[@]}" kafka.Kafka "$kafka_dir/server.properties" \
-      >>"$kafka_dir/kafka.out" 2>&1 </dev/null &
+      >>"$kafka_dir/kafka.out" 2>&1 </dev/null 9>&- &
   echo $! >"$kafka_pid"
   kafka_answers "$kafka_wait_seconds" || kafka_fail "no answer to a metadata request within ${kafka_wait_seconds}s"
-  say "kafka ready on $(kafka_bootstrap)"
+  kafka_listeners_wait
+  kafka_users
+  say "kafka ready on $(kafka_bootstrap); SASL_SSL on $kafka_sasl_ssl_port, SSL (client certificates) on" \
+      "$kafka_ssl_port, SASL_PLAINTEXT on $kafka_sasl_plaintext_port"
 }
 
 kafka_fail() {
@@ -152,6 +328,13 @@ pg_version() {
   ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1
 }
 
+apt_install() {
+  say "installing $1 with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "$1" >/dev/null
+}
+
 pg_install() {
   if [ -n "$(pg_version)" ] && [ -x "/usr/lib/postgresql/$(pg_version)/bin/postgres" ] && command -v pg_ctlcluster >/dev/null; then
     return 0
@@ -159,10 +342,7 @@ pg_install() {
   command -v apt-get >/dev/null \
     || die "PostgreSQL server is not installed and there is no apt-get; install PostgreSQL or set OCPP_DATABASE_URL"
   [ "$(id -u)" = 0 ] || die "PostgreSQL server is not installed; as root run: apt-get install postgresql"
-  say "installing PostgreSQL with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq postgresql >/dev/null
+  apt_install postgresql
 }
 
 # From / so that the postgres user is not refused the caller's working directory (a private temp dir in CI).
@@ -170,8 +350,60 @@ pg_as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 pg_psql() { pg_as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$pg_port" "$@"; }
 
+pg_online() { pg_lsclusters -h | awk -v v="$1" -v c="$pg_cluster" '$1==v && $2==c {print $4}' | grep -qx online; }
+
+# ssl = on with the stack's server certificate, copied where the postgres user may read it. Prints "changed"
+# when it changed anything: a running cluster then needs a reload (which keeps its connections).
+pg_tls() {
+  local version=$1 conf="/etc/postgresql/$1/$pg_cluster" changed=0 name value
+  if ! cmp -s "$tls_dir/server.pem" "$conf/ocpp-stack-server.crt" \
+      || ! cmp -s "$tls_dir/server.key" "$conf/ocpp-stack-server.key"; then
+    install -o postgres -g postgres -m 0644 "$tls_dir/server.pem" "$conf/ocpp-stack-server.crt"
+    install -o postgres -g postgres -m 0600 "$tls_dir/server.key" "$conf/ocpp-stack-server.key"
+    changed=1
+  fi
+  while read -r name value; do
+    if [ "$(pg_conftool -s "$version" "$pg_cluster" show "$name" 2>/dev/null)" != "$value" ]; then
+      pg_conftool "$version" "$pg_cluster" set "$name" "$value" >/dev/null
+      changed=1
+    fi
+  done <<EOF
+ssl on
+ssl_cert_file $conf/ocpp-stack-server.crt
+ssl_key_file $conf/ocpp-stack-server.key
+EOF
+  if [ $changed = 1 ]; then echo changed; fi
+}
+
+# The group roles (sql/queries/roles.sql, as `python -m consumer.roles` prints them) and a login in each, with
+# random passwords. Migration 0004 grants the groups their privileges in every database it migrates.
+pg_roles() {
+  local writer_password reader_password
+  writer_password=$(cat "$(secret postgres-writer-password hostile)")
+  reader_password=$(cat "$(secret postgres-reader-password hostile)")
+  awk '/^-- name: create_group_roles/ {on = 1; next} /^-- name:/ {on = 0} on' "$root/sql/queries/roles.sql" \
+    | pg_psql -d postgres
+  pg_psql -d postgres -v writer="$pg_writer" -v reader="$pg_reader" -v writer_password="$writer_password" \
+      -v reader_password="$reader_password" <<'SQL'
+SET client_min_messages = warning;
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'writer') AS make_writer,
+       NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'reader') AS make_reader \gset
+\if :make_writer
+CREATE ROLE :"writer" LOGIN;
+\endif
+\if :make_reader
+CREATE ROLE :"reader" LOGIN;
+\endif
+GRANT ocpp_writer TO :"writer";
+GRANT ocpp_reader TO :"reader";
+ALTER ROLE :"writer" PASSWORD :'writer_password';
+ALTER ROLE :"reader" PASSWORD :'reader_password';
+SQL
+}
+
 pg_up() {
   pg_install
+  tls_up
   local version
   version=$(pg_version)
   if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -qx "$version $pg_cluster"; then
@@ -181,11 +413,17 @@ pg_up() {
     # Room for several consumer replicas and test pools at once.
     pg_conftool "$version" "$pg_cluster" set max_connections 300
   fi
-  if pg_lsclusters -h | awk -v v="$version" -v c="$pg_cluster" '$1==v && $2==c {print $4}' | grep -qx online; then
+  local tls
+  tls=$(pg_tls "$version")
+  if pg_online "$version"; then
     say "postgres cluster $version/$pg_cluster already running on port $pg_port"
+    if [ "$tls" = changed ]; then
+      say "postgres: TLS certificate or settings changed; reloading (connections stay)"
+      pg_ctlcluster "$version" "$pg_cluster" reload 9>&-
+    fi
   else
     say "starting postgres cluster $version/$pg_cluster"
-    pg_ctlcluster "$version" "$pg_cluster" start
+    pg_ctlcluster "$version" "$pg_cluster" start 9>&-
     mkdir -p "$state"
     touch "$pg_started_marker"
   fi
@@ -206,7 +444,8 @@ SQL
   if [ "$(pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$pg_database'")" != 1 ]; then
     pg_psql -d postgres -c "CREATE DATABASE $pg_database OWNER $pg_user"
   fi
-  say "postgres ready: $(database_url)"
+  pg_roles
+  say "postgres ready: $(database_url) (TLS on; logins $pg_writer in ocpp_writer, $pg_reader in ocpp_reader)"
 }
 
 pg_down() {
@@ -221,11 +460,157 @@ pg_down() {
   fi
 }
 
+# ---------------------------------------------------------------------------------------------- PgBouncer
+
+# PgBouncer runs as the postgres user, so its files live where that user may read them whatever the
+# checkout's permissions: under the postgres user's home, one directory per port.
+pgbouncer_dir() { echo "$(getent passwd postgres | cut -d: -f6)/ocpp-stack/pgbouncer-$pgbouncer_port"; }
+pgbouncer_running() { local pid="$(pgbouncer_dir)/pgbouncer.pid"; [ -f "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; }
+
+pgbouncer_install() {
+  [ -x /usr/sbin/pgbouncer ] && return 0
+  command -v apt-get >/dev/null || die "PgBouncer is not installed and there is no apt-get; install pgbouncer"
+  [ "$(id -u)" = 0 ] || die "PgBouncer is not installed; as root run: apt-get install pgbouncer"
+  apt_install pgbouncer
+  # Only the program is wanted: not the system service the package starts where systemd runs.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet pgbouncer 2>/dev/null; then
+    systemctl disable --now pgbouncer >/dev/null 2>&1 || true
+  fi
+}
+
+pgbouncer_config() {
+  local dir=$1
+  cat <<EOF
+; Written by stack/stack.sh: PgBouncer in transaction pooling mode in front of the stack's PostgreSQL, as in
+; front of a managed one. Any database name is passed through. Clients must not use named prepared statements
+; (OCPP_DATABASE_STATEMENT_CACHE_SIZE=0); server_round_robin spreads transactions over the server connections,
+; so that a client that does use them fails at once rather than by chance.
+[databases]
+* = host=127.0.0.1 port=$pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgbouncer_port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+server_round_robin = 1
+max_client_conn = 1000
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+EOF
+}
+
+pgbouncer_up() {
+  pgbouncer_install
+  local dir
+  dir=$(pgbouncer_dir)
+  mkdir -p "$dir"
+  chown postgres:postgres "$dir" "$(dirname "$dir")"
+  chmod 700 "$dir"
+  pgbouncer_config "$dir" >"$dir/pgbouncer.ini.next"
+  (umask 077; printf '"%s" "%s"\n' "$pg_user" "$pg_password" "$pg_writer" \
+     "$(cat "$(secret postgres-writer-password hostile)")" >"$dir/userlist.txt.next")
+  chown postgres:postgres "$dir/pgbouncer.ini.next" "$dir/userlist.txt.next"
+  if pgbouncer_running; then
+    if cmp -s "$dir/pgbouncer.ini.next" "$dir/pgbouncer.ini" && cmp -s "$dir/userlist.txt.next" "$dir/userlist.txt"; then
+      rm -f "$dir/pgbouncer.ini.next" "$dir/userlist.txt.next"
+      say "pgbouncer already running on 127.0.0.1:$pgbouncer_port"
+      return 0
+    fi
+    mv "$dir/pgbouncer.ini.next" "$dir/pgbouncer.ini"
+    mv "$dir/userlist.txt.next" "$dir/userlist.txt"
+    say "pgbouncer: configuration changed; reloading"
+    kill -HUP "$(cat "$dir/pgbouncer.pid")"
+    return 0
+  fi
+  mv "$dir/pgbouncer.ini.next" "$dir/pgbouncer.ini"
+  mv "$dir/userlist.txt.next" "$dir/userlist.txt"
+  say "starting pgbouncer (transaction pooling) on 127.0.0.1:$pgbouncer_port in front of port $pg_port"
+  pg_as_postgres /usr/sbin/pgbouncer -q -d "$dir/pgbouncer.ini" 9>&- \
+    || { tail -n 20 "$dir/pgbouncer.log" >&2 2>/dev/null; die "pgbouncer did not start (log: $dir/pgbouncer.log)"; }
+  touch "$pgbouncer_started_marker"
+  for _ in $(seq 1 40); do
+    pg_isready -q -h 127.0.0.1 -p "$pgbouncer_port" && { say "pgbouncer ready on 127.0.0.1:$pgbouncer_port"; return 0; }
+    sleep 0.25
+  done
+  die "pgbouncer does not accept connections on port $pgbouncer_port (log: $dir/pgbouncer.log)"
+}
+
+pgbouncer_down() {
+  if [ -f "$pgbouncer_started_marker" ] && pgbouncer_running; then
+    say "stopping pgbouncer"
+    kill "$(cat "$(pgbouncer_dir)/pgbouncer.pid")" || true
+  fi
+  rm -f "$pgbouncer_started_marker"
+}
+
+# ---------------------------------------------------------------------------------------------- env
+
+secured_stack_present() {
+  [ -s "$tls_dir/ca.pem" ] && [ -s "$tls_dir/client.pem" ] && [ -s "$secrets_dir/kafka-password" ] \
+    && [ -s "$secrets_dir/postgres-writer-password" ] && [ -s "$secrets_dir/postgres-reader-password" ] \
+    || die "the stack's certificates and passwords are not made yet (in $state): run \`make up\`"
+}
+
+env_database_writer() {
+  echo "OCPP_DATABASE_URL=$(secure_database_url "$pg_writer")"
+  echo "OCPP_DATABASE_PASSWORD_FILE=$secrets_dir/postgres-writer-password"
+}
+
+env_kafka_sasl() {
+  echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$kafka_host:$1"
+  echo "OCPP_KAFKA_SECURITY_PROTOCOL=$2"
+  echo "OCPP_KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
+  echo "OCPP_KAFKA_SASL_USERNAME=$kafka_user"
+  echo "OCPP_KAFKA_SASL_PASSWORD_FILE=$secrets_dir/kafka-password"
+}
+
+print_env() {
+  case "${1:-}" in
+    "")
+      echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap)"
+      echo "OCPP_DATABASE_URL=$(database_url)" ;;
+    --secure)
+      secured_stack_present
+      env_kafka_sasl "$kafka_sasl_ssl_port" SASL_SSL
+      echo "OCPP_KAFKA_SSL_CAFILE=$tls_dir/ca.pem"
+      env_database_writer ;;
+    --mtls)
+      secured_stack_present
+      echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$kafka_host:$kafka_ssl_port"
+      echo "OCPP_KAFKA_SECURITY_PROTOCOL=SSL"
+      echo "OCPP_KAFKA_SSL_CAFILE=$tls_dir/ca.pem"
+      echo "OCPP_KAFKA_SSL_CERTFILE=$tls_dir/client.pem"
+      echo "OCPP_KAFKA_SSL_KEYFILE=$tls_dir/client.key"
+      env_database_writer ;;
+    --sasl-plaintext)
+      secured_stack_present
+      env_kafka_sasl "$kafka_sasl_plaintext_port" SASL_PLAINTEXT
+      env_database_writer ;;
+    --analyst)
+      secured_stack_present
+      echo "OCPP_DATABASE_URL=$(secure_database_url "$pg_reader")"
+      echo "OCPP_DATABASE_PASSWORD_FILE=$secrets_dir/postgres-reader-password" ;;
+    --pgbouncer)
+      pg_isready -q -h 127.0.0.1 -p "$pgbouncer_port" 2>/dev/null \
+        || die "no PgBouncer answers on 127.0.0.1:$pgbouncer_port: run \`make up PGBOUNCER=1\`"
+      echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap)"
+      echo "OCPP_DATABASE_URL=postgresql://$pg_user:$pg_password@127.0.0.1:$pgbouncer_port/$pg_database"
+      echo "OCPP_DATABASE_STATEMENT_CACHE_SIZE=0" ;;
+    *) echo "usage: $0 env [--secure|--mtls|--sasl-plaintext|--analyst|--pgbouncer]" >&2; exit 2 ;;
+  esac
+}
+
 # ---------------------------------------------------------------------------------------------- commands
 
 status() {
   if kafka_running; then
-    say "kafka: running (pid $(cat "$kafka_pid")) on $(kafka_bootstrap), log $kafka_log"
+    say "kafka: running (pid $(cat "$kafka_pid")) on $(kafka_bootstrap); SASL_SSL on $kafka_sasl_ssl_port," \
+        "SSL on $kafka_ssl_port, SASL_PLAINTEXT on $kafka_sasl_plaintext_port; log $kafka_log"
   elif kafka_answers 0; then
     say "kafka: a broker not started by this checkout answers on $(kafka_bootstrap)"
   else
@@ -238,13 +623,20 @@ status() {
   else
     say "postgres: not running"
   fi
+  if pg_isready -q -h 127.0.0.1 -p "$pgbouncer_port" 2>/dev/null; then
+    say "pgbouncer: running on 127.0.0.1:$pgbouncer_port (transaction pooling)"
+  fi
 }
 
 case "${1:-}" in
-  up) pg_up; kafka_up
-      say "export OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap) OCPP_DATABASE_URL=$(database_url)" ;;
-  down) kafka_down; pg_down ;;
+  up) lock
+      pg_up
+      kafka_up
+      if [ "${PGBOUNCER:-0}" = 1 ]; then pgbouncer_up; fi
+      say "export OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap) OCPP_DATABASE_URL=$(database_url)"
+      say "secured: \`bash stack/stack.sh env --secure\` (or --mtls, --sasl-plaintext, --analyst, --pgbouncer)" ;;
+  down) lock; pgbouncer_down; kafka_down; pg_down ;;
   status) status ;;
-  env) echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap)"; echo "OCPP_DATABASE_URL=$(database_url)" ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  env) print_env "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|env [--secure|--mtls|--sasl-plaintext|--analyst|--pgbouncer]" >&2; exit 2 ;;
 esac
