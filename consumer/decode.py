@@ -94,9 +94,9 @@ class Decoded:
 
     offsets: dict  # TopicPartition → the next offset, committed once the batch is stored
     records: int = 0
-    events: list = field(default_factory=list)  # (record, StateEvent)
+    events: list = field(default_factory=list)  # (record, StateEvent), Ignored ones included: their rows are written
     rejects: list = field(default_factory=list)  # (record, Rejection)
-    ignored: list = field(default_factory=list)  # Ignored
+    ignored: list = field(default_factory=list)  # Ignored, counted as such (and also in `events`)
 
 
 async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_delivery_delay_seconds: float,
@@ -130,6 +130,7 @@ async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_delive
                 decoded.rejects.append((record, result))
             elif isinstance(result, Ignored):
                 decoded.ignored.append(result)
+                decoded.events.append((record, result))  # an event of its charge point too (docs/tables.md)
             else:
                 decoded.events.append((record, result))
     return decoded
@@ -175,14 +176,15 @@ def _is_dispatch_error(error: dict) -> bool:
 
 def _to_event(record: Any, record_timestamp_ms: int | None, rules: TimeRules) -> StateEvent | Ignored | Rejection:
     """The envelope's converter (consumer/actions) makes the internal event; this does only what all share:
-    the receipt time, bounded by the record's publishing time."""
-    kind = type(record)
-    if kind is env.OtherActionEnvelope:
-        return Ignored(record.charge_point_id, record.ocpp_version, record.action)
+    the receipt time, bounded by the record's publishing time. An untracked action's event is that time alone."""
     received_at = utc(record.received_at)
     if type(received_at) is str:
         return _reject("envelope", f"received_at: {received_at} (got {record.received_at!r})")
     received_at, correction = rules.received_at(received_at, record_timestamp_ms)
+    kind = type(record)
+    if kind is env.OtherActionEnvelope:
+        return Ignored(record.charge_point_id, record.ocpp_version, record.action, record.event_id, received_at,
+                       (correction,) if correction else ())
     convert = CONVERTERS.get(kind)
     if convert is None:  # consumer/actions refuses to import with one missing; this guards a bypassed check
         return _reject("internal", f"no converter for {kind.__name__}")

@@ -13,6 +13,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from schemas.envelope import TRACKED_ENVELOPES, version_and_action
+from schemas.events import Ignored, NotifyEvent
 
 # Label values come from a closed set, never from the input: an action this service does not track is counted as
 # "other", or 200,000 distinct action names would become 200,000 series (+0.5 GB, and a /metrics of 100 MB).
@@ -62,6 +63,11 @@ class Metrics:
             "Event times corrected by the time rules (docs/contract.md), by kind: charger_clock_ahead, "
             "charger_clock_reset, received_at_after_publish.",
             ["kind"], registry=r,
+        )
+        self.notify_event_items_ignored = Counter(
+            "ocpp_notify_event_items_ignored",
+            "NotifyEvent items read and ignored: not an AvailabilityState of a Connector or of the ChargingStation.",
+            registry=r,
         )
         self.batch_size = Histogram(
             "ocpp_batch_records", "Records per processed batch.",
@@ -136,22 +142,25 @@ class Metrics:
     def count_batch(self, decoded, refused: list, *, written_at: datetime) -> None:
         """Count one stored batch (a consumer.decode.Decoded, and the events the database refused as data): its
         records by action and outcome, its dead letters by kind, its clock corrections and its freshness."""
-        events, rejects, ignored = decoded.events, decoded.rejects, decoded.ignored
+        events, rejects = decoded.events, decoded.rejects
         t = self.totals
         t.batches += 1
         t.records += decoded.records
         self.batch_size.observe(decoded.records)
-        written = collections.Counter(event.action for _, event in events)
-        written.subtract(event.action for _, event, _ in refused)
+        # Ignored records are among the events too (their charge point's row is written), counted as ignored.
+        written = collections.Counter(event.action for _, event in events if type(event) is not Ignored)
+        untracked = collections.Counter(_label(item) for item in decoded.ignored)
+        for _, event, _ in refused:
+            (untracked if type(event) is Ignored else written)[_label(event)] -= 1
         for action, n in written.items():
             self.events.labels(action, "written").inc(n)
-        for action, n in collections.Counter(event.action for _, event, _ in refused).items():
+        for action, n in collections.Counter(_label(event) for _, event, _ in refused).items():
             self.events.labels(action, "dead_lettered").inc(n)
-        untracked = collections.Counter(
-            item.action if item.action in TRACKED_ACTIONS else "other" for item in ignored
-        )
         for action, n in untracked.items():
             self.events.labels(action, "ignored").inc(n)
+        items_ignored = sum(event.ignored_items for _, event in events if type(event) is NotifyEvent)
+        if items_ignored:
+            self.notify_event_items_ignored.inc(items_ignored)
         if rejects:
             # A record that failed to decode has no trustworthy action.
             self.events.labels("unknown", "dead_lettered").inc(len(rejects))
@@ -172,7 +181,7 @@ class Metrics:
         for _, event in events[:: max(1, len(events) // LATENCY_SAMPLES)]:
             observe((written_at - event.received_at).total_seconds())
         t.written += sum(written.values())
-        t.ignored += len(ignored)
+        t.ignored += sum(untracked.values())
         t.dead_lettered += len(rejects) + len(refused)
         t.dead_letter_kinds.update(kinds)
 
@@ -184,3 +193,8 @@ class Metrics:
             "dead_letter_kinds": dict(t.dead_letter_kinds), "batches": t.batches, "retries": t.retries,
             "commit_failures": t.commit_failures,
         }
+
+
+def _label(event) -> str:
+    """The action label: from a closed set, never from the input (an untracked action is "other")."""
+    return event.action if event.action in TRACKED_ACTIONS else "other"

@@ -7,7 +7,9 @@ tests/test_contract_normalize.py checks every value of every enum against the of
 
 from __future__ import annotations
 
-# OCPP 1.6 ChargePointStatus and OCPP 2.0.1 ConnectorStatusEnumType (the two share five values).
+from schemas.ocpp201 import CONNECTOR_STATUSES
+
+# OCPP 1.6 ChargePointStatus and OCPP 2.x ConnectorStatusEnumType (the two share five values).
 STATUS: dict[str, str] = {
     "Available": "AVAILABLE",
     "Preparing": "PREPARING",
@@ -18,7 +20,23 @@ STATUS: dict[str, str] = {
     "Reserved": "RESERVED",
     "Unavailable": "UNAVAILABLE",
     "Faulted": "FAULTED",
-    "Occupied": "OCCUPIED",  # 2.0.1 only
+    "Occupied": "OCCUPIED",  # 2.x only
+}
+
+# OCPP 2.x ConnectorStatusEnumType alone: what a NotifyEvent AvailabilityState may report (its actualValue).
+CONNECTOR_STATUS_2X: dict[str, str] = {value: STATUS[value] for value in CONNECTOR_STATUSES}
+
+# OCPP 2.x BootReasonEnumType.
+BOOT_REASON: dict[str, str] = {
+    "ApplicationReset": "APPLICATION_RESET",
+    "FirmwareUpdate": "FIRMWARE_UPDATE",
+    "LocalReset": "LOCAL_RESET",
+    "PowerUp": "POWER_UP",
+    "RemoteReset": "REMOTE_RESET",
+    "ScheduledReset": "SCHEDULED_RESET",
+    "Triggered": "TRIGGERED",
+    "Unknown": "UNKNOWN",
+    "Watchdog": "WATCHDOG",
 }
 
 # OCPP 1.6 ChargePointErrorCode; NoError means there is no error.

@@ -1,4 +1,5 @@
-"""The write stage: a batch's events become rows in `charge_point` and `connector`, in one transaction.
+"""The write stage: a batch's events become rows in `charge_point`, `connector` and `evse_connector`, in one
+transaction.
 
 Each table's rows travel as one JSON document that the statement expands with `json_to_recordset`. Encoding
 column arrays in asyncpg cost the consumer ~4 µs of Python per event (it checks every element); orjson writes
@@ -27,6 +28,8 @@ log = logging.getLogger("consumer")
 
 _UPSERT_CHARGE_POINTS = query("upsert_charge_points")
 _UPSERT_CONNECTORS = query("upsert_connectors")
+_UPSERT_EVSE_CONNECTORS = query("upsert_evse_connectors")
+_DERIVE_EVSE_PORTS = query("derive_evse_ports")
 
 MAX_REFUSAL_DETAIL = 1000  # the database's message becomes a dead-letter header and a log field
 
@@ -68,11 +71,16 @@ async def write_events(pool: asyncpg.Pool, events: list[tuple[Any, StateEvent]],
 
 
 async def write_batch(conn: asyncpg.Connection, batch: Batch) -> None:
-    """Upsert the batch's rows: charge points first (every connector's parent must exist), then connectors."""
+    """Upsert the batch's rows: charge points first (every other row's parent, and the lock that makes writers
+    of one charge point take turns), then 1.6 ports, then 2.x physical connectors, and last the 2.x ports, whose
+    status is derived from their connectors as stored."""
     if batch.charge_points:
         await conn.execute(_UPSERT_CHARGE_POINTS, _json(batch.charge_points))
     if batch.connectors:
         await conn.execute(_UPSERT_CONNECTORS, _json(batch.connectors))
+    if batch.evse_connectors:
+        await conn.execute(_UPSERT_EVSE_CONNECTORS, _json(batch.evse_connectors))
+        await conn.execute(_DERIVE_EVSE_PORTS, _json(batch.evse_ports))
 
 
 async def apply_events(conn: asyncpg.Connection, events: Iterable[StateEvent]) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas import ocpp16, ocpp201
+from schemas import ocpp16, ocpp21, ocpp201
 from schemas.types import CheckedString, Rfc3339String, UuidString
 
 
@@ -42,7 +42,7 @@ class _Envelope(BaseModel):
 
     event_id: UuidString = Field(description="Unique id of this event (UUID, 8-4-4-4-12 hexadecimal form).")
     charge_point_id: ChargePointId
-    ocpp_version: Literal["1.6", "2.0.1"] = Field(description=_VERSION)
+    ocpp_version: Literal["1.6", "2.0.1", "2.1"] = Field(description=_VERSION)
     action: ActionName = Field(description=_ACTION)
     received_at: Rfc3339String = Field(
         description="When the gateway received the frame (RFC 3339; send an offset: without one it is read as UTC)."
@@ -85,15 +85,56 @@ class Heartbeat201Envelope(_Envelope):
     payload: ocpp201.Heartbeat201 = Field(description="OCPP 2.0.1 HeartbeatRequest payload.")
 
 
-class OtherActionEnvelope(_Envelope):
-    """Any action this service does not track: valid, counted, ignored."""
+class NotifyEvent201Envelope(_Envelope):
+    ocpp_version: Literal["2.0.1"] = Field(description=_VERSION)
+    action: Literal["NotifyEvent"] = Field(description=_ACTION)
+    payload: ocpp201.NotifyEvent201 = Field(description="OCPP 2.0.1 NotifyEventRequest payload.")
 
-    action: ActionName = Field(
-        description="Any other OCPP action; the record is ignored.",
-        json_schema_extra=lambda schema: schema.update(
-            {"not": {"enum": sorted({version_and_action(e)[1] for e in TRACKED_ENVELOPES})}}
-        ),
-    )
+
+class BootNotification21Envelope(_Envelope):
+    ocpp_version: Literal["2.1"] = Field(description=_VERSION)
+    action: Literal["BootNotification"] = Field(description=_ACTION)
+    payload: ocpp21.BootNotification21 = Field(description="OCPP 2.1 BootNotificationRequest payload.")
+
+
+class StatusNotification21Envelope(_Envelope):
+    ocpp_version: Literal["2.1"] = Field(description=_VERSION)
+    action: Literal["StatusNotification"] = Field(description=_ACTION)
+    payload: ocpp21.StatusNotification21 = Field(description="OCPP 2.1 StatusNotificationRequest payload.")
+
+
+class Heartbeat21Envelope(_Envelope):
+    ocpp_version: Literal["2.1"] = Field(description=_VERSION)
+    action: Literal["Heartbeat"] = Field(description=_ACTION)
+    payload: ocpp21.Heartbeat21 = Field(description="OCPP 2.1 HeartbeatRequest payload.")
+
+
+class NotifyEvent21Envelope(_Envelope):
+    ocpp_version: Literal["2.1"] = Field(description=_VERSION)
+    action: Literal["NotifyEvent"] = Field(description=_ACTION)
+    payload: ocpp21.NotifyEvent21 = Field(description="OCPP 2.1 NotifyEventRequest payload.")
+
+
+def _untracked_per_version(schema: dict) -> None:
+    """In the JSON Schema: the action is not one this service tracks *in the envelope's version* (a 1.6
+    NotifyEvent, which 1.6 does not have, is ignored like any other untracked action)."""
+    tracked: dict[str, set[str]] = {}
+    for envelope in TRACKED_ENVELOPES:
+        version, action = version_and_action(envelope)
+        tracked.setdefault(version, set()).add(action)
+    schema["allOf"] = [
+        {"if": {"properties": {"ocpp_version": {"const": version}}},
+         "then": {"properties": {"action": {"not": {"enum": sorted(actions)}}}}}
+        for version, actions in tracked.items()
+    ]
+
+
+class OtherActionEnvelope(_Envelope):
+    """Any action this service does not track in the envelope's version: valid, counted, ignored."""
+
+    model_config = ConfigDict(**_ENVELOPE_CONFIG, json_schema_extra=_untracked_per_version)
+
+    action: ActionName = Field(description="Any other OCPP action; the record is ignored.")
     payload: dict[str, Any] = Field(description="Any JSON object (not validated further, except: no NUL).")
 
 
@@ -101,7 +142,8 @@ class OtherActionEnvelope(_Envelope):
 # (consumer/actions/) and the tests all read this tuple. Adding a version or an action starts here.
 TRACKED_ENVELOPES: tuple[type[_Envelope], ...] = (
     BootNotification16Envelope, StatusNotification16Envelope, Heartbeat16Envelope,
-    BootNotification201Envelope, StatusNotification201Envelope, Heartbeat201Envelope,
+    BootNotification201Envelope, StatusNotification201Envelope, Heartbeat201Envelope, NotifyEvent201Envelope,
+    BootNotification21Envelope, StatusNotification21Envelope, Heartbeat21Envelope, NotifyEvent21Envelope,
 )
 
 
@@ -148,8 +190,10 @@ def envelope_json_schema() -> dict:
         "title": "OCPP gateway event envelope",
         "description": (
             "Value of one Kafka record (UTF-8 JSON); the key is the charge point id. Unknown top-level fields "
-            "are ignored. Besides this schema: no string anywhere may contain NUL (\\u0000), and date-times "
-            "must be real calendar times; the service also accepts a date-time without an offset (read as UTC), "
+            "are ignored. Besides this schema, three rules that JSON Schema cannot state: no string anywhere may "
+            "contain NUL (\\u0000); date-times must be real calendar times; and an integer must be written as "
+            "one, without a fraction or an exponent (1, not 1.0 or 1e0: JSON Schema's integer type admits 1.0, "
+            "the service refuses it). The service also accepts a date-time without an offset (read as UTC), "
             "which format date-time does not. See docs/contract.md."
         ),
         **schema,

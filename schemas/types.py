@@ -74,10 +74,12 @@ UuidString = Annotated[UUID, _Uuid()]
 
 # Kept a string here and converted by the decoder with datetime.fromisoformat: pydantic's datetime carries its
 # own tzinfo class, whose conversion to UTC costs more than parsing the whole payload.
+# In the JSON Schema, the pattern as well as the format: a validator that treats `format` as an annotation only
+# (the JSON Schema default) still refuses what the decoder refuses for its shape.
 Rfc3339String = Annotated[
     str,
     CheckedString(RFC3339_PATTERN, "Input should be an RFC 3339 date-time string like 2024-01-31T12:00:00Z"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
 ]
 
 
@@ -89,6 +91,12 @@ def ocpp_string(max_length: int, description: str) -> Any:
 def ocpp_id(description: str) -> Any:
     """An OCPP integer id: the official schemas say only "integer"; we also bound it to 0…PG_INT_MAX."""
     return Annotated[int, Field(ge=0, le=PG_INT_MAX, description=description)]
+
+
+def ocpp_integer(description: str, *, minimum: int | None = None) -> Any:
+    """An OCPP integer that is not stored (a sequence number, a monitor id): as the official schema has it, with
+    its `minimum` if it gives one (OCPP 2.1 does, 2.0.1 does not)."""
+    return Annotated[int, Field(ge=minimum, description=description)]
 
 
 # Payload models: strict types (no "1" for 1, no 1.0 for 1, no numbers for strings) and, like the official

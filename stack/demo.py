@@ -23,6 +23,7 @@ from consumer.settings import Settings
 from consumer.tools.support import committed_offsets
 
 FEED = ["--charge-points", "200", "--connectors", "2", "--count", "20000", "--ocpp201-fraction", "0.4",
+        "--ocpp21-fraction", "0.15", "--two-connector-fraction", "0.3", "--notify-event-fraction", "0.3",
         "--duplicates", "0.02", "--out-of-order", "0.02", "--wrong-clocks", "0.02", "--invalid", "0.005",
         "--partitions", "3"]
 
@@ -71,6 +72,33 @@ async def report(dsn: str) -> None:
             "SELECT count(*) AS cps, count(model) AS booted, max(last_heartbeat) AS hb FROM charge_point"
         )
         print(f"{row['cps']} charge points, {row['booted']} with a BootNotification, newest heartbeat {row['hb']}")
+        print("charge points by OCPP version (of their BootNotification):")
+        for row in await conn.fetch(
+            "SELECT coalesce(ocpp_version, '(no boot yet)') AS version, count(*), count(hardware_serial) AS serials "
+            "FROM charge_point GROUP BY 1 ORDER BY 1"
+        ):
+            print(f"  {row['version']:<20} {row['count']:>6}  ({row['serials']} with a serial number)")
+        print("ports by the OCPP family of their newest status:")
+        for row in await conn.fetch(
+            "SELECT status_family, count(*) FROM connector GROUP BY 1 ORDER BY 1"
+        ):
+            print(f"  {row['status_family']:<20} {row['count']:>6}")
+        print("EVSEs with two connectors (first 5): the port and each connector")
+        for row in await conn.fetch(
+            "SELECT c.charge_point_id, c.connector_id, c.status, "
+            "       string_agg(ec.connector_id || '=' || ec.status, ' ' ORDER BY ec.connector_id) AS connectors "
+            "FROM connector AS c JOIN evse_connector AS ec "
+            "  ON ec.charge_point_id = c.charge_point_id AND ec.evse_id = c.connector_id "
+            "GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY (c.status = 'OCCUPIED') DESC, 1, 2 LIMIT 5"
+        ):
+            print(f"  {row['charge_point_id']}/{row['connector_id']}  {row['status']:<12} {row['connectors']}")
+        print("ports for roaming partners (port_roaming_status):")
+        for row in await conn.fetch(
+            "SELECT ocpi_status, afir_operational, afir_in_use, count(*) FROM port_roaming_status "
+            "GROUP BY 1, 2, 3 ORDER BY 4 DESC"
+        ):
+            print(f"  {row['ocpi_status']:<12} operational={row['afir_operational']!s:<5} "
+                  f"in use={row['afir_in_use']!s:<5} {row['count']:>6}")
     finally:
         await conn.close()
 

@@ -15,7 +15,7 @@ from consumer.decode import decode
 from consumer.migrate import migrate
 from consumer.store import apply_events
 from schemas.envelope import TRACKED_ENVELOPES, version_and_action
-from schemas.events import BootNotification, Heartbeat, Rejection, StatusNotification
+from schemas.events import BootNotification, Heartbeat, NotifyEvent, Rejection, StatusNotification
 
 AT = "2026-11-24T12:00:00Z"
 # One valid payload per tracked (version, action), and the internal event and row it must give. A new action or
@@ -39,6 +39,29 @@ EXAMPLES = {
         StatusNotification, ("connector", "status", "OCCUPIED"),
     ),
     ("2.0.1", "Heartbeat"): ({}, Heartbeat, ("charge_point", "last_heartbeat", AT)),
+    ("2.0.1", "NotifyEvent"): (
+        {"generatedAt": AT, "seqNo": 0, "eventData": [{
+            "eventId": 7, "timestamp": AT, "trigger": "Delta", "actualValue": "Faulted",
+            "eventNotificationType": "HardWiredNotification", "variable": {"name": "AvailabilityState"},
+            "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}}}]},
+        NotifyEvent, ("connector", "status", "FAULTED"),
+    ),
+    ("2.1", "BootNotification"): (
+        {"reason": "FirmwareUpdate", "chargingStation": {"vendorName": "ABB", "model": "Terra", "serialNumber": "T1"}},
+        BootNotification, ("charge_point", "boot_reason", "FIRMWARE_UPDATE"),
+    ),
+    ("2.1", "StatusNotification"): (
+        {"timestamp": AT, "connectorStatus": "Reserved", "evseId": 1, "connectorId": 2},
+        StatusNotification, ("evse_connector", "status", "RESERVED"),
+    ),
+    ("2.1", "Heartbeat"): ({}, Heartbeat, ("charge_point", "last_heartbeat", AT)),
+    ("2.1", "NotifyEvent"): (
+        {"generatedAt": AT, "seqNo": 0, "eventData": [{
+            "eventId": 7, "timestamp": AT, "trigger": "Delta", "actualValue": "Unavailable", "severity": 3,
+            "eventNotificationType": "HardWiredNotification", "variable": {"name": "AvailabilityState"},
+            "component": {"name": "ChargingStation"}}]},
+        NotifyEvent, ("charge_point", "status", "UNAVAILABLE"),
+    ),
 }
 
 

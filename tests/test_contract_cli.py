@@ -13,7 +13,8 @@ import jsonschema
 import pytest
 
 from consumer.decode import decode
-from schemas.events import BootNotification, Heartbeat, StatusNotification
+from schemas.envelope import TRACKED_ENVELOPES, version_and_action
+from schemas.events import BootNotification, Heartbeat, NotifyEvent, StatusNotification
 from tests.test_contract_decode import record, sn16
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,8 @@ def test_validate_file_of_mixed_lines(tmp_path):
     assert lines[0]["event"]["action"] == "Heartbeat"
     assert lines[1]["kind"] == "payload" and "payload.status" in lines[1]["detail"]
     assert lines[2]["event"] == {"ignored": True, "charge_point_id": "CP-1", "ocpp_version": "1.6",
-                                 "action": "MeterValues"}
+                                 "action": "MeterValues", "event_id": "0b9e5a4c-6f1d-4e2b-9a3c-5d7e8f901234",
+                                 "received_at": "2026-11-24T19:00:00Z", "time_corrections": []}
     assert lines[3]["kind"] == "not_json" and lines[4]["kind"] == "empty"
     assert lines[5]["event"]["status"] == "SUSPENDED_EVSE"
     assert lines[5]["event"]["effective_at"] == "2026-11-24T19:00:00Z"
@@ -67,7 +69,7 @@ def test_validate_stdin_all_valid_exits_0(args):
     result = run("validate", *args, stdin=b"\n".join(lines))
     assert result.returncode == 0, result.stdout + result.stderr
     assert all(json.loads(line)["ok"] for line in result.stdout.decode().splitlines())
-    assert len(result.stdout.decode().splitlines()) == 7
+    assert len(result.stdout.decode().splitlines()) == len(lines) == 12
 
 
 def test_validate_uses_the_settings():
@@ -118,14 +120,30 @@ def test_schema_is_documented():
                 assert prop.get("description"), (model["title"], name)
 
 
-def test_doc_has_six_examples_that_decode():
-    """docs/contract.md shows one valid example per action and version, and each decodes to its event."""
+def test_doc_has_an_example_of_every_tracked_action_that_decodes():
+    """docs/contract.md shows one valid example per tracked action and version, and each decodes to its event."""
     examples = doc_examples()
     pairs = [(e["ocpp_version"], e["action"]) for e in examples]
-    assert sorted(pairs) == sorted((v, a) for v in ("1.6", "2.0.1")
-                                   for a in ("BootNotification", "StatusNotification", "Heartbeat"))
-    classes = {"BootNotification": BootNotification, "StatusNotification": StatusNotification, "Heartbeat": Heartbeat}
+    assert sorted(pairs) == sorted(version_and_action(e) for e in TRACKED_ENVELOPES)
+    classes = {"BootNotification": BootNotification, "StatusNotification": StatusNotification, "Heartbeat": Heartbeat,
+               "NotifyEvent": NotifyEvent}
     for example in examples:
         event = decode(json.dumps(example).encode(), example["charge_point_id"].encode())
         assert isinstance(event, classes[example["action"]]), (example, event)
         assert not event.clock_skew_corrected
+
+
+def test_the_port_examples_say_what_the_text_says():
+    """The 2.1 NotifyEvent example makes EVSE 1's connectors Occupied and Unavailable at one instant; the 2.0.1
+    one sets the station's own status and ignores its temperature item; the 2.1 boot carries its details."""
+    by_pair = {(e["ocpp_version"], e["action"]): e for e in doc_examples()}
+    plugged = decode(json.dumps(by_pair["2.1", "NotifyEvent"]).encode(), None)
+    assert [(s.connector_id, s.evse_connector_id, s.status) for s in plugged.statuses] == [
+        (1, 1, "OCCUPIED"), (1, 2, "UNAVAILABLE")]
+    assert len({s.effective_at for s in plugged.statuses}) == 1
+    station = decode(json.dumps(by_pair["2.0.1", "NotifyEvent"]).encode(), None)
+    assert [(s.connector_id, s.status) for s in station.statuses] == [(0, "UNAVAILABLE")]
+    assert station.ignored_items == 1
+    boot = decode(json.dumps(by_pair["2.1", "BootNotification"]).encode(), None)
+    assert (boot.boot_reason, boot.hardware_serial, boot.iccid) == ("FIRMWARE_UPDATE", "KP-2026-0007",
+                                                                    "8931440400098765432")

@@ -111,7 +111,8 @@ MALFORMED = [
     ("charge_point_id with NUL", record(charge_point_id="CP\x001"), None, "envelope", {}),
     ("charge_point_id as number", record(charge_point_id=1), None, "envelope", {}),
     ("unknown version", record(ocpp_version="1.5"), None, "envelope", {}),
-    ("version 2.1 not supported", record(ocpp_version="2.1"), None, "envelope", {}),
+    ("version 2.2 not supported", record(ocpp_version="2.2"), None, "envelope", {}),
+    ("version 2.1.0 is not 2.1", record("2.1", "Heartbeat", ocpp_version="2.1.0"), None, "envelope", {}),
     ("version as number", record(ocpp_version=1.6), None, "envelope", {}),
     ("missing version", record(ocpp_version=DROP), None, "envelope", {}),
     ("missing action", record(action=DROP), None, "envelope", {}),
@@ -126,6 +127,8 @@ MALFORMED = [
     ("received_at date only", record(received_at="2026-11-24"), None, "envelope", {}),
     ("received_at February 30", record(received_at="2026-02-30T19:00:00Z"), None, "envelope", {}),
     ("received_at leap second", record(received_at="2016-12-31T23:59:60Z"), None, "envelope", {}),
+    ("received_at February 30 on an ignored action", record(action="MeterValues", payload={},
+                                                             received_at="2026-02-30T19:00:00Z"), None, "envelope", {}),
     ("received_at before year 1 in UTC", record(received_at="0001-01-01T00:00:00+01:00"), None, "envelope", {}),
     ("received_at with an Arabic-Indic digit", record(received_at="2026-11-24T19:00:0\u0660Z"), None, "envelope", {}),
     ("missing payload", record(payload=DROP), None, "envelope", {}),
@@ -137,6 +140,11 @@ MALFORMED = [
     ("unknown error code", sn16(errorCode="NoProblem"), None, "payload", {}),
     ("2.0.1 status in 1.6", sn16(status="Occupied"), None, "payload", {}),
     ("1.6 status in 2.0.1", sn201(connectorStatus="Charging"), None, "payload", {}),
+    ("1.6 status in 2.1", record("2.1", payload={**PAYLOADS["2.0.1", "StatusNotification"],
+                                                 "connectorStatus": "Charging"}), None, "payload", {}),
+    ("1.6 payload in 2.1", record("2.1", payload=PAYLOADS["1.6", "StatusNotification"]), None, "payload", {}),
+    ("2.1 evseId as float", record("2.1", payload={**PAYLOADS["2.0.1", "StatusNotification"], "evseId": 1.0}),
+     None, "payload", {}),
     ("negative connectorId", sn16(connectorId=-1), None, "payload", {}),
     ("connectorId beyond PostgreSQL integer", sn16(connectorId=2**31), None, "payload", {}),
     ("connectorId beyond 64 bits", sn16(connectorId=10**30), None, "payload", {}),
@@ -203,7 +211,7 @@ def test_the_table_is_large_and_distinct():
         (sn16(connectorId=-1), "payload.connectorId: Input should be greater than or equal to 0"),
         (sn16(status="available"), "payload.status: Input should be 'Available'"),
         (record(event_id=DROP), "event_id: Field required"),
-        (record(ocpp_version="1.5"), "ocpp_version: Input should be '1.6' or '2.0.1'"),
+        (record(ocpp_version="1.5"), "ocpp_version: Input should be '1.6', '2.0.1' or '2.1'"),
         (sn201(customData={"vendorId": "v", "a": [{"b": "\x00"}]}), "payload.customData.a.0.b: NUL"),
         (boot201(color="red"), "payload.chargingStation.color: Extra inputs are not permitted"),
         (record(received_at="2026-02-30T19:00:00Z"), "received_at: Input should be a valid date-time"),
@@ -240,12 +248,23 @@ def test_status_notification_16_is_normalized():
     )
 
 
-def test_status_notification_201_uses_evse_id_and_no_error_code():
-    """2.0.1: connector_id is the evseId (not the connectorId) and error_code is None."""
-    event = decode(sn201(evseId=3, connectorId=1), None)
-    assert isinstance(event, StatusNotification)
-    assert (event.connector_id, event.status, event.error_code) == (3, "OCCUPIED", None)
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_status_notification_2x_is_a_physical_connector_of_a_port(version):
+    """2.x: connector_id is the evseId (the port), evse_connector_id the connectorId within it; no error code."""
+    payload = {**PAYLOADS["2.0.1", "StatusNotification"], "evseId": 3, "connectorId": 2}
+    event = decode(record(version, payload=payload), None)
+    assert isinstance(event, StatusNotification) and event.ocpp_version == version
+    assert (event.connector_id, event.evse_connector_id, event.status, event.error_code) == (3, 2, "OCCUPIED", None)
+    assert (event.error_info, event.vendor_id, event.vendor_error_code) == (None, None, None)
     assert event.effective_at == at("2026-11-24T18:59:59Z") and not event.clock_skew_corrected
+
+
+def test_status_notification_16_keeps_the_vendor_fault_details():
+    """1.6 info, vendorId and vendorErrorCode ride along; a 1.6 connector is the port (no evse_connector_id)."""
+    event = decode(sn16(status="Faulted", errorCode="OtherError", info="RCD tripped", vendorId="com.alfen",
+                        vendorErrorCode="E-4017"), None)
+    assert (event.status, event.error_code, event.evse_connector_id) == ("FAULTED", "OTHER_ERROR", None)
+    assert (event.error_info, event.vendor_id, event.vendor_error_code) == ("RCD tripped", "com.alfen", "E-4017")
 
 
 @pytest.mark.parametrize("value", [sn16(connectorId=0), sn201(evseId=0, connectorId=0)])
@@ -254,17 +273,32 @@ def test_id_zero_addresses_the_charge_point(value):
     assert decode(value, None).connector_id == 0
 
 
-def test_boot_notifications_of_both_versions():
+def test_boot_notifications_of_every_version():
     """BootNotification maps vendor/model/firmware from the version's own field names; absent firmware → None."""
     b16 = decode(record(action="BootNotification"), None)
     b201 = decode(record("2.0.1", "BootNotification"), None)
+    b21 = decode(record("2.1", "BootNotification", PAYLOADS["2.0.1", "BootNotification"]), None)
     assert isinstance(b16, BootNotification) and isinstance(b201, BootNotification)
     assert (b16.vendor, b16.model, b16.firmware_version) == ("Alfen BV", "Eve", "5.8")
     assert (b201.vendor, b201.model, b201.firmware_version) == ("ABB", "Terra", None)
+    assert (b21.vendor, b21.model, b21.ocpp_version) == ("ABB", "Terra", "2.1")
     assert b16.effective_at == b16.received_at == at(RECEIVED)
+    assert (b16.hardware_serial, b16.boot_reason, b16.iccid, b16.imsi) == (None, None, None, None)
+    assert (b201.boot_reason, b21.boot_reason) == ("POWER_UP", "POWER_UP")
 
 
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_boot_notifications_keep_the_hardware_details():
+    """Serial number, modem ICCID/IMSI (1.6 top-level fields, 2.x chargingStation) and the 2.x boot reason."""
+    b16 = decode(record(action="BootNotification", payload={
+        **PAYLOADS["1.6", "BootNotification"], "chargePointSerialNumber": "ACE0123456", "chargeBoxSerialNumber": "B",
+        "iccid": "8931440400012345678", "imsi": "204043123456789"}), None)
+    assert (b16.hardware_serial, b16.iccid, b16.imsi) == ("ACE0123456", "8931440400012345678", "204043123456789")
+    b21 = decode(record("2.1", "BootNotification", {"reason": "FirmwareUpdate", "chargingStation": {
+        "vendorName": "ABB", "model": "Terra", "serialNumber": "T-1", "modem": {"imsi": "2040"}}}), None)
+    assert (b21.hardware_serial, b21.boot_reason, b21.iccid, b21.imsi) == ("T-1", "FIRMWARE_UPDATE", None, "2040")
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 def test_heartbeat(version):
     """A Heartbeat of either version is a Heartbeat effective at received_at."""
     event = decode(record(version, "Heartbeat"), b"CP-1")
@@ -321,11 +355,26 @@ def test_1_6_status_without_timestamp_is_effective_at_received_at():
 
 
 @pytest.mark.parametrize("action", ["MeterValues", "Authorize", "heartbeat", "Vendor.Specific/Thing"])
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 def test_unknown_action_is_ignored(version, action):
-    """Any other action is Ignored (not rejected), whatever its payload object holds."""
+    """Any other action is Ignored (not rejected), whatever its payload object holds; the event carries its
+    receipt time, which is all it contributes (its charge point's row and last_updated)."""
     result = decode(record(version, action, {"anything": [1, {"goes": None}], "connectorId": -5}), b"CP-1")
-    assert result == Ignored("CP-1", version, action)
+    assert result == Ignored("CP-1", version, action, UUID(EVENT_ID), at(RECEIVED))
+    assert result.effective_at == at(RECEIVED) and not result.clock_skew_corrected
+
+
+def test_notify_event_in_1_6_is_an_untracked_action():
+    """1.6 has no NotifyEvent: such a record is ignored like any action 1.6 does not track."""
+    assert isinstance(decode(record("1.6", "NotifyEvent", {"eventData": "whatever"}), None), Ignored)
+
+
+def test_an_ignored_record_gets_the_time_rules_too():
+    """received_at after the Kafka record's publishing time is bounded for an ignored action as for any event."""
+    published_ms = int(at("2026-11-24T18:00:00Z").timestamp() * 1000)
+    result = decode(record(action="MeterValues", payload={}), None, record_timestamp_ms=published_ms)
+    assert result.received_at == at("2026-11-24T18:00:00Z")
+    assert result.time_corrections == ("received_at_after_publish",)
 
 
 @pytest.mark.parametrize("key", [None, b"CP-1"])

@@ -1,4 +1,5 @@
-"""Normalization: every enum value of OCPP 1.6 status/errorCode and 2.0.1 connectorStatus, end to end.
+"""Normalization: every enum value of OCPP 1.6 status/errorCode, 2.x connectorStatus (StatusNotification and
+NotifyEvent AvailabilityState) and 2.x boot reason, end to end.
 
 The expected names are written out here by hand, independently of consumer/normalize.py, and the lists of
 values come from the official schemas shipped by the `ocpp` package, so a value missing from either side fails.
@@ -14,7 +15,7 @@ import pytest
 
 from consumer.decode import decode
 from schemas.events import StatusNotification
-from tests.test_contract_decode import sn16, sn201
+from tests.test_contract_decode import record, sn16, sn201
 
 SCHEMAS = Path(ocpp.__file__).parent
 
@@ -43,15 +44,24 @@ STATUS_201 = {
     "Available": "AVAILABLE", "Occupied": "OCCUPIED", "Reserved": "RESERVED", "Unavailable": "UNAVAILABLE",
     "Faulted": "FAULTED",
 }
+BOOT_REASON_2X = {
+    "ApplicationReset": "APPLICATION_RESET", "FirmwareUpdate": "FIRMWARE_UPDATE", "LocalReset": "LOCAL_RESET",
+    "PowerUp": "POWER_UP", "RemoteReset": "REMOTE_RESET", "ScheduledReset": "SCHEDULED_RESET",
+    "Triggered": "TRIGGERED", "Unknown": "UNKNOWN", "Watchdog": "WATCHDOG",
+}
 
 
 def test_expected_tables_cover_exactly_the_official_enums():
     """The hand-written tables name every official value and no other."""
     assert set(STATUS_16) == set(official_enum("v16/schemas/StatusNotification.json", "properties", "status"))
     assert set(ERROR_16) == set(official_enum("v16/schemas/StatusNotification.json", "properties", "errorCode"))
-    assert set(STATUS_201) == set(
-        official_enum("v201/schemas/StatusNotificationRequest.json", "definitions", "ConnectorStatusEnumType")
-    )
+    for version in ("v201", "v21"):
+        assert set(STATUS_201) == set(
+            official_enum(f"{version}/schemas/StatusNotificationRequest.json", "definitions", "ConnectorStatusEnumType")
+        )
+        assert set(BOOT_REASON_2X) == set(
+            official_enum(f"{version}/schemas/BootNotificationRequest.json", "definitions", "BootReasonEnumType")
+        )
 
 
 @pytest.mark.parametrize(("value", "expected"), STATUS_16.items())
@@ -73,3 +83,24 @@ def test_connector_status_201(value, expected):
     """Each 2.0.1 connectorStatus becomes its UPPER_SNAKE_CASE name, with no error code."""
     event = decode(sn201(connectorStatus=value), None)
     assert isinstance(event, StatusNotification) and (event.status, event.error_code) == (expected, None)
+
+
+@pytest.mark.parametrize(("value", "expected"), STATUS_201.items())
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_availability_state(version, value, expected):
+    """Each connector status a NotifyEvent AvailabilityState reports becomes the same status."""
+    item = {"eventId": 1, "timestamp": "2026-11-24T18:59:00Z", "trigger": "Delta", "actualValue": value,
+            "eventNotificationType": "HardWiredNotification", "variable": {"name": "AvailabilityState"},
+            "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}}}
+    event = decode(record(version, "NotifyEvent", {"generatedAt": "2026-11-24T18:59:00Z", "seqNo": 0,
+                                                   "eventData": [item]}), None)
+    assert [(s.status, s.error_code) for s in event.statuses] == [(expected, None)]
+
+
+@pytest.mark.parametrize(("value", "expected"), BOOT_REASON_2X.items())
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+def test_boot_reason(version, value, expected):
+    """Each 2.x boot reason becomes its UPPER_SNAKE_CASE name."""
+    event = decode(record(version, "BootNotification", {"reason": value, "chargingStation": {
+        "vendorName": "v", "model": "m"}}), None)
+    assert event.boot_reason == expected

@@ -50,11 +50,12 @@ ENVELOPE_FIELDS = ["event_id", "charge_point_id", "ocpp_version", "action", "rec
 
 @settings(max_examples=400, deadline=None)
 @given(
-    st.sampled_from(["1.6", "2.0.1"]),
-    st.sampled_from(["BootNotification", "StatusNotification", "Heartbeat", "MeterValues"]),
+    st.sampled_from(["1.6", "2.0.1", "2.1"]),
+    st.sampled_from(["BootNotification", "StatusNotification", "Heartbeat", "NotifyEvent", "MeterValues"]),
     st.dictionaries(st.sampled_from(ENVELOPE_FIELDS + ["extra"]), json_values, max_size=3),
     st.dictionaries(st.sampled_from(["connectorId", "errorCode", "status", "timestamp", "evseId", "connectorStatus",
-                                     "chargingStation", "reason", "customData", "x"]), json_values, max_size=4),
+                                     "chargingStation", "reason", "customData", "generatedAt", "seqNo", "eventData",
+                                     "x"]), json_values, max_size=4),
 )
 def test_near_envelopes_never_raise(version, action, replaced, payload):
     """Envelopes with random fields replaced by random JSON, and random payloads, never raise."""

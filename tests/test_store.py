@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -13,8 +14,8 @@ import pytest
 from consumer.coalesce import coalesce
 from consumer.migrate import migrate
 from consumer.store import apply_events, write_batch
-from schemas.events import BootNotification, Heartbeat, StateEvent, StatusNotification
-from tests.oracle import connector_uuid, expected_tables, fetch_tables
+from schemas.events import BootNotification, Heartbeat, Ignored, NotifyEvent, StateEvent, StatusNotification
+from tests.oracle import PORT_PRECEDENCE, connector_uuid, expected_state, expected_tables, fetch_state, fetch_tables
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
@@ -41,6 +42,12 @@ def status(cp: str, connector: int, seconds: float, value: str, error: str | Non
 
 def heartbeat(cp: str, seconds: float, received: float | None = None) -> Heartbeat:
     return Heartbeat(**common(cp, seconds, received=received))
+
+
+def status_2x(cp: str, evse: int, connector: int, seconds: float, value: str, **kw) -> StatusNotification:
+    """An OCPP 2.0.1 status of one physical connector of an EVSE (the port)."""
+    return StatusNotification(**(common(cp, seconds, **kw) | {"ocpp_version": "2.0.1"}), connector_id=evse,
+                              evse_connector_id=connector, status=value, error_code=None)
 
 
 @pytest.fixture
@@ -105,7 +112,7 @@ async def test_event_id_breaks_ties_in_uuid_byte_order(conn):
         boot("CP-1", 5, model="Low", event_id=uuid.UUID(int=low.int - 1)),
     ]
     for order in (events, events[::-1]):
-        await conn.execute("TRUNCATE charge_point, connector")
+        await conn.execute("TRUNCATE charge_point, connector, evse_connector")
         await apply_one_by_one(conn, order)
         cps, connectors = await fetch_tables(conn)
         assert connectors[("CP-1", 1)]["status"] == "CHARGING" and cps["CP-1"]["model"] == "High"
@@ -124,7 +131,7 @@ async def test_connector_id_is_a_function_of_the_key(conn):
     events = [status("CP-ü/1", 2, 1, "AVAILABLE"), status("CP-2", 1, 1, "AVAILABLE")]
     await apply_events(conn, events)
     first = await conn.fetch("SELECT charge_point_id, connector_id, id FROM connector ORDER BY 1, 2")
-    await conn.execute("TRUNCATE charge_point, connector RESTART IDENTITY")
+    await conn.execute("TRUNCATE charge_point, connector, evse_connector RESTART IDENTITY")
     await apply_events(conn, events[::-1])
     assert await conn.fetch("SELECT charge_point_id, connector_id, id FROM connector ORDER BY 1, 2") == first
     assert all(row["id"] == connector_uuid(row["charge_point_id"], row["connector_id"]) for row in first)
@@ -138,11 +145,11 @@ async def test_no_database_clock_in_state(conn):
     """Nothing in the state columns depends on when it was written: rebuilding later gives equal rows."""
     events = random_events(random.Random(7), 200)
     await apply_events(conn, events)
-    before = await fetch_tables(conn)
+    before = await fetch_state(conn)
     await asyncio.sleep(0.05)
-    await conn.execute("TRUNCATE charge_point, connector")
+    await conn.execute("TRUNCATE charge_point, connector, evse_connector")
     await apply_events(conn, events)
-    assert await fetch_tables(conn) == before == expected_tables(events)
+    assert await fetch_state(conn) == before == expected_state(events)
 
 
 async def test_empty_batch_writes_nothing(conn):
@@ -154,7 +161,8 @@ async def test_empty_batch_writes_nothing(conn):
 # --- replays ------------------------------------------------------------------------------------------------
 
 def random_events(rng: random.Random, count: int, charge_points: int = 20, connectors: int = 3) -> list[StateEvent]:
-    """Events over a small key space, with colliding effective times; not hypothesis, for the many-round tests."""
+    """Events over a small key space, with colliding effective times; not hypothesis, for the many-round tests.
+    Ports are reported by 1.6 and by 2.x (two connectors per EVSE, StatusNotification and NotifyEvent) alike."""
     events: list[StateEvent] = []
     for _ in range(count):
         cp = f"CP-{rng.randrange(charge_points):03d}"
@@ -162,8 +170,20 @@ def random_events(rng: random.Random, count: int, charge_points: int = 20, conne
         kind = rng.random()
         if kind < 0.1:
             events.append(boot(cp, seconds, model=rng.choice(["Terra", "Eve"]), firmware=rng.choice([None, "1.0"])))
-        elif kind < 0.3:
+        elif kind < 0.25:
             events.append(heartbeat(cp, seconds, received=seconds + rng.randrange(3)))
+        elif kind < 0.3:
+            events.append(Ignored(cp, "1.6", "MeterValues", uuid.uuid4(), at(seconds)))
+        elif kind < 0.45:
+            events.append(status_2x(cp, rng.randrange(connectors + 1), rng.randint(1, 2), seconds,
+                                    rng.choice(PORT_PRECEDENCE)))
+        elif kind < 0.5:
+            parent = status_2x(cp, 0, 1, seconds, "AVAILABLE")
+            items = tuple(replace(parent, connector_id=rng.randint(1, connectors), evse_connector_id=rng.randint(1, 2),
+                                  status=rng.choice(PORT_PRECEDENCE), effective_at=at(rng.randrange(30)))
+                          for _ in range(rng.randint(1, 3)))
+            events.append(NotifyEvent(**(common(cp, seconds, event_id=parent.event_id) | {"ocpp_version": "2.0.1"}),
+                                      statuses=items, ignored_items=0))
         else:
             events.append(
                 status(cp, rng.randrange(connectors + 1), seconds, rng.choice(["AVAILABLE", "CHARGING", "FAULTED"]),
@@ -188,6 +208,9 @@ async def tuple_versions(conn: asyncpg.Connection) -> dict:
         "connector": await conn.fetch(
             "SELECT charge_point_id, connector_id, xmin::text, ctid::text FROM connector ORDER BY 1, 2"
         ),
+        "evse_connector": await conn.fetch(
+            "SELECT charge_point_id, evse_id, connector_id, xmin::text, ctid::text FROM evse_connector ORDER BY 1, 2, 3"
+        ),
     }
 
 
@@ -198,15 +221,15 @@ async def test_replay_changes_nothing_and_writes_no_tuple(conn):
     batches = split(rng, events, 60)
     for batch in batches:
         await apply_events(conn, batch)
-    tables, versions = await fetch_tables(conn), await tuple_versions(conn)
-    assert tables == expected_tables(events)
+    tables, versions = await fetch_state(conn), await tuple_versions(conn)
+    assert tables == expected_state(events)
 
     for batch in batches:
         await apply_events(conn, batch)
     await apply_events(conn, events)
     await apply_events(conn, rng.sample(events, 100))
     await apply_one_by_one(conn, rng.sample(events, 30))
-    assert await fetch_tables(conn) == tables
+    assert await fetch_state(conn) == tables
     assert await tuple_versions(conn) == versions
 
 
@@ -219,7 +242,7 @@ async def test_concurrent_writers_agree_without_deadlock(database_url):
     a, b = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     try:
         for _ in range(25):
-            await a.execute("TRUNCATE charge_point, connector")
+            await a.execute("TRUNCATE charge_point, connector, evse_connector")
             events = random_events(rng, 400, charge_points=15)
             # Each writer gets most events, in its own order and batching; together they cover all of them.
             share_a = [e for e in events if rng.random() < 0.8]
@@ -233,7 +256,7 @@ async def test_concurrent_writers_agree_without_deadlock(database_url):
                     await apply_events(conn, batch)
 
             await asyncio.gather(write_all(a, share_a, rng.random()), write_all(b, share_b, rng.random()))
-            assert await fetch_tables(a) == expected_tables(events)
+            assert await fetch_state(a) == expected_state(events)
     finally:
         await a.close()
         await b.close()
@@ -244,7 +267,7 @@ async def test_same_second_statuses_follow_the_gateways_receipt_order(conn):
     """A charger stamping whole seconds: Preparing then Charging in one second. The gateway received them 200 ms
     apart, in order; Charging wins whatever their event ids and whatever order they are written in."""
     for _ in range(20):
-        await conn.execute("TRUNCATE charge_point, connector")
+        await conn.execute("TRUNCATE charge_point, connector, evse_connector")
         preparing = status("CP-S", 1, 5, "PREPARING", received=5.1)
         charging = status("CP-S", 1, 5, "CHARGING", received=5.3)
         first, second = random.sample([preparing, charging], 2)
@@ -265,7 +288,7 @@ async def test_colliding_event_ids_give_one_winner_in_any_order(conn):
     d = boot("CP-C", 5, model="Terra", event_id=shared)
     results = []
     for order in ([a, b, c, d], [b, a, d, c]):
-        await conn.execute("TRUNCATE charge_point, connector")
+        await conn.execute("TRUNCATE charge_point, connector, evse_connector")
         for event in order:
             await apply_events(conn, [event])
         results.append(await fetch_tables(conn))
@@ -274,7 +297,7 @@ async def test_colliding_event_ids_give_one_winner_in_any_order(conn):
 
 
 async def _coalesced_tables(conn, events):
-    await conn.execute("TRUNCATE charge_point, connector")
+    await conn.execute("TRUNCATE charge_point, connector, evse_connector")
     await apply_events(conn, events)
     return await fetch_tables(conn)
 

@@ -1,4 +1,5 @@
-"""StatusNotification: a connector's status (1.6 connectorId, 2.0.1 evseId), or the charge point's (id 0)."""
+"""StatusNotification: a port's status (1.6 connectorId), a physical connector's (2.x evseId + connectorId), or
+the charge point's (id 0)."""
 
 from __future__ import annotations
 
@@ -10,43 +11,60 @@ from schemas import envelope as env
 from schemas.events import Rejection, StatusNotification
 
 
-def _event(record, received_at: datetime, rules: TimeRules, timestamp: str | None, **status) -> StatusNotification | Rejection:
-    """The status holds from the charger's timestamp when it is believable (consumer.clock), else from receipt."""
-    effective_at, correction = received_at, None
-    if timestamp is not None:
-        charger_time = utc(timestamp)
-        if type(charger_time) is str:
-            return Rejection("payload", f"payload.timestamp: {charger_time} (got {timestamp!r})")
-        effective_at, correction = rules.effective(charger_time, received_at)
+def status_event(record, received_at: datetime, rules: TimeRules, timestamp: str | None, where: str,
+                 connector_id: int, status: str, error_code: str | None = None, evse_connector_id: int | None = None,
+                 error_info: str | None = None, vendor_id: str | None = None,
+                 vendor_error_code: str | None = None) -> StatusNotification | Rejection:
+    """The status holds from the charger's timestamp (the field at `where`) when it is believable
+    (consumer.clock), else from receipt. Also how a NotifyEvent's AvailabilityState item becomes the
+    StatusNotification it equals (notify_event)."""
+    if timestamp is None:
+        return StatusNotification(
+            record.event_id, record.charge_point_id, record.ocpp_version, received_at, received_at, False,
+            connector_id, status, error_code, evse_connector_id, error_info, vendor_id, vendor_error_code,
+        )
+    charger_time = utc(timestamp)  # consumer.actions.base.effective_time, inlined: this runs for most records
+    if type(charger_time) is str:
+        return Rejection("payload", f"{where}: {charger_time} (got {timestamp!r})")
+    effective_at, correction = rules.effective(charger_time, received_at)
     return StatusNotification(
         record.event_id, record.charge_point_id, record.ocpp_version, received_at, effective_at,
-        correction == CHARGER_CLOCK_AHEAD, time_corrections=(correction,) if correction else (), **status,
+        correction == CHARGER_CLOCK_AHEAD, connector_id, status, error_code, evse_connector_id, error_info,
+        vendor_id, vendor_error_code, time_corrections=(correction,) if correction else (),
     )
 
 
 def from_16(record: env.StatusNotification16Envelope, received_at: datetime,
             rules: TimeRules) -> StatusNotification | Rejection:
-    """1.6: the timestamp is optional; errorCode NoError means no error."""
-    payload = record.payload
-    return _event(record, received_at, rules, payload.timestamp, connector_id=payload.connectorId,
-                  status=STATUS[payload.status], error_code=ERROR_CODE[payload.errorCode])
+    """1.6: the connector is the port; the timestamp is optional; errorCode NoError means no error; the vendor's
+    own fault details ride along."""
+    p = record.payload
+    return status_event(record, received_at, rules, p.timestamp, "payload.timestamp", p.connectorId,
+                        STATUS[p.status], ERROR_CODE[p.errorCode], None, p.info, p.vendorId, p.vendorErrorCode)
 
 
-def from_201(record: env.StatusNotification201Envelope, received_at: datetime,
-             rules: TimeRules) -> StatusNotification | Rejection:
-    """2.0.1: state is kept per EVSE (the port); it reports no error code in this message."""
-    payload = record.payload
-    return _event(record, received_at, rules, payload.timestamp, connector_id=payload.evseId,
-                  status=STATUS[payload.connectorStatus], error_code=None)
+def from_2x(record: env.StatusNotification201Envelope | env.StatusNotification21Envelope, received_at: datetime,
+            rules: TimeRules) -> StatusNotification | Rejection:
+    """2.0.1 and 2.1: the EVSE is the port, and its connector one physical connector of it; no error code."""
+    p = record.payload
+    return status_event(record, received_at, rules, p.timestamp, "payload.timestamp", p.evseId,
+                        STATUS[p.connectorStatus], None, p.connectorId)
 
 
 def fold(rows, event: StatusNotification) -> None:
-    """Connector 0 is the charge point itself; any other number is one of its connectors."""
+    """Id 0 is the charge point itself; a 1.6 connector is a port; a 2.x connector is one connector of a port
+    (the port's status is derived from its connectors' when written: sql/queries/state.sql)."""
     if event.connector_id == 0:
         rows.offer_charge_point_status(event)
-    else:
+    elif event.evse_connector_id is None:
         rows.offer_connector_status(event)
+    else:
+        rows.offer_evse_connector_status(event)
 
 
-CONVERTERS = {env.StatusNotification16Envelope: from_16, env.StatusNotification201Envelope: from_201}
+CONVERTERS = {
+    env.StatusNotification16Envelope: from_16,
+    env.StatusNotification201Envelope: from_2x,
+    env.StatusNotification21Envelope: from_2x,
+}
 FOLDS = {StatusNotification: fold}

@@ -4,17 +4,20 @@
 -- A version is (effective time, received_at, event_id, content digest), compared as a row (docs/tables.md).
 -- $1 is a JSON array with one object per charge point (consumer/coalesce.py ChargePointRow), sorted by serial
 -- number: the lock order.
+-- Every row of the batch is locked until the commit, changed or not (ON CONFLICT locks the row before it tests
+-- WHERE): the statements after this one rely on it, as it makes the writers of one charge point take turns.
 -- An incoming NULL version (this batch had no boot / no connector-0 status) compares as NULL: CASE keeps the old
 -- value. The comparison is repeated per column on purpose: a row-valued sub-select per row costs more on the hot
 -- path than the repetition costs to read.
 INSERT INTO charge_point AS cp (
-    serial_number, model, vendor, firmware_version, boot_effective_at, boot_received_at, boot_event_id,
-    boot_digest, status, status_effective_at, status_received_at, status_event_id, status_digest,
-    last_heartbeat, last_updated
+    serial_number, model, vendor, firmware_version, ocpp_version, hardware_serial, boot_reason, iccid, imsi,
+    boot_effective_at, boot_received_at, boot_event_id, boot_digest, status, status_effective_at,
+    status_received_at, status_event_id, status_digest, last_heartbeat, last_updated
 )
 SELECT *
 FROM json_to_recordset($1::json) AS r(
-    serial_number text, model text, vendor text, firmware_version text, boot_effective_at timestamptz,
+    serial_number text, model text, vendor text, firmware_version text, ocpp_version text, hardware_serial text,
+    boot_reason text, iccid text, imsi text, boot_effective_at timestamptz,
     boot_received_at timestamptz, boot_event_id uuid, boot_digest uuid, status text,
     status_effective_at timestamptz, status_received_at timestamptz, status_event_id uuid, status_digest uuid,
     last_heartbeat timestamptz, last_updated timestamptz
@@ -32,6 +35,26 @@ ON CONFLICT (serial_number) DO UPDATE SET
                                  > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
                                     coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
                             THEN excluded.firmware_version ELSE cp.firmware_version END,
+    ocpp_version = CASE WHEN (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
+                             > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
+                                coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
+                        THEN excluded.ocpp_version ELSE cp.ocpp_version END,
+    hardware_serial = CASE WHEN (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
+                                > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
+                                   coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
+                           THEN excluded.hardware_serial ELSE cp.hardware_serial END,
+    boot_reason = CASE WHEN (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
+                            > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
+                               coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
+                       THEN excluded.boot_reason ELSE cp.boot_reason END,
+    iccid = CASE WHEN (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
+                      > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
+                         coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
+                 THEN excluded.iccid ELSE cp.iccid END,
+    imsi = CASE WHEN (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
+                     > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
+                        coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
+                THEN excluded.imsi ELSE cp.imsi END,
     boot_effective_at = CASE WHEN (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
                                   > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
                                      coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
@@ -81,27 +104,142 @@ WHERE (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_even
    OR excluded.last_updated > cp.last_updated;
 
 -- name: upsert_connectors
--- Why: one round trip for all connectors of a batch; a row moves only to a newer version, (last_updated,
--- status_received_at, status_event_id, status_digest), so older or replayed statuses are no-ops. Runs after
--- upsert_charge_points, which created every parent row.
--- $1 is a JSON array with one object per connector (consumer/coalesce.py ConnectorRow), sorted by
--- (charge_point_id, connector_id): the lock order. id is a function of the key (md5 of
--- '<charge_point_id>/<connector_id>'), so the update never needs to set it.
+-- Why: one round trip for the OCPP 1.6 statuses of a batch's ports. The port keeps its 1.6 state (ocpp16_*) by
+-- its own version, and shows it when it is newer than what the port shows (the newest status event of either
+-- family, or a row written before migration 0003): so a port shows the family of its newest status event. Older
+-- or replayed statuses are no-ops. Runs after upsert_charge_points, which created every parent row and holds the
+-- lock that serializes the writers of one charge point.
+-- $1 is a JSON array with one object per port (consumer/coalesce.py ConnectorRow), sorted by (charge_point_id,
+-- connector_id): the lock order. id is a function of the key (md5 of '<charge_point_id>/<connector_id>'), so the
+-- update never needs to set it. The shown version is never older than the 1.6 one, so "newer than the 1.6 state"
+-- is the condition for any change; the comparison with the shown version is repeated per column, as above.
 INSERT INTO connector AS c (
-    id, charge_point_id, connector_id, status, error_code, last_updated, status_received_at, status_event_id,
-    status_digest
+    id, charge_point_id, connector_id, status, error_code, error_info, vendor_id, vendor_error_code, last_updated,
+    status_received_at, status_event_id, status_digest, status_family, ocpp16_status, ocpp16_error_code,
+    ocpp16_error_info, ocpp16_vendor_id, ocpp16_vendor_error_code, ocpp16_effective_at, ocpp16_received_at,
+    ocpp16_event_id, ocpp16_digest
+)
+SELECT r.id, r.charge_point_id, r.connector_id, r.status, r.error_code, r.error_info, r.vendor_id,
+       r.vendor_error_code, r.last_updated, r.status_received_at, r.status_event_id, r.status_digest, '1.6',
+       r.status, r.error_code, r.error_info, r.vendor_id, r.vendor_error_code, r.last_updated,
+       r.status_received_at, r.status_event_id, r.status_digest
+FROM json_to_recordset($1::json) AS r(
+    id uuid, charge_point_id text, connector_id int, status text, error_code text, error_info text,
+    vendor_id text, vendor_error_code text, last_updated timestamptz, status_received_at timestamptz,
+    status_event_id uuid, status_digest uuid
+)
+ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
+    ocpp16_status = excluded.ocpp16_status,
+    ocpp16_error_code = excluded.ocpp16_error_code,
+    ocpp16_error_info = excluded.ocpp16_error_info,
+    ocpp16_vendor_id = excluded.ocpp16_vendor_id,
+    ocpp16_vendor_error_code = excluded.ocpp16_vendor_error_code,
+    ocpp16_effective_at = excluded.ocpp16_effective_at,
+    ocpp16_received_at = excluded.ocpp16_received_at,
+    ocpp16_event_id = excluded.ocpp16_event_id,
+    ocpp16_digest = excluded.ocpp16_digest,
+    status = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                       > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                  THEN excluded.status ELSE c.status END,
+    error_code = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                           > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                      THEN excluded.error_code ELSE c.error_code END,
+    error_info = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                           > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                      THEN excluded.error_info ELSE c.error_info END,
+    vendor_id = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                          > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                     THEN excluded.vendor_id ELSE c.vendor_id END,
+    vendor_error_code = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                                  > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                             THEN excluded.vendor_error_code ELSE c.vendor_error_code END,
+    last_updated = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                             > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                        THEN excluded.last_updated ELSE c.last_updated END,
+    status_received_at = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                                   > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                              THEN excluded.status_received_at ELSE c.status_received_at END,
+    status_event_id = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                                > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                           THEN excluded.status_event_id ELSE c.status_event_id END,
+    status_digest = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                              > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                         THEN excluded.status_digest ELSE c.status_digest END,
+    status_family = CASE WHEN (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+                              > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+                         THEN excluded.status_family ELSE c.status_family END
+WHERE (excluded.ocpp16_effective_at, excluded.ocpp16_received_at, excluded.ocpp16_event_id, excluded.ocpp16_digest)
+    > (coalesce(c.ocpp16_effective_at, '-infinity'), coalesce(c.ocpp16_received_at, '-infinity'),
+       coalesce(c.ocpp16_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(c.ocpp16_digest, '00000000-0000-0000-0000-000000000000'));
+
+-- name: upsert_evse_connectors
+-- Why: one round trip for the physical connectors of a batch's OCPP 2.x EVSEs; each keeps its own status by the
+-- version order, (last_updated, status_received_at, status_event_id, status_digest), so older or replayed
+-- statuses are no-ops. Runs after upsert_charge_points (the parent rows, and the lock per charge point).
+-- $1 is a JSON array with one object per connector (consumer/coalesce.py EvseConnectorRow), sorted by key.
+INSERT INTO evse_connector AS ec (
+    charge_point_id, evse_id, connector_id, status, last_updated, status_received_at, status_event_id, status_digest
 )
 SELECT *
 FROM json_to_recordset($1::json) AS r(
-    id uuid, charge_point_id text, connector_id int, status text, error_code text, last_updated timestamptz,
+    charge_point_id text, evse_id int, connector_id int, status text, last_updated timestamptz,
     status_received_at timestamptz, status_event_id uuid, status_digest uuid
 )
-ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
+ON CONFLICT (charge_point_id, evse_id, connector_id) DO UPDATE SET
     status = excluded.status,
-    error_code = excluded.error_code,
     last_updated = excluded.last_updated,
     status_received_at = excluded.status_received_at,
     status_event_id = excluded.status_event_id,
     status_digest = excluded.status_digest
 WHERE (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
-    > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest);
+    > (ec.last_updated, ec.status_received_at, ec.status_event_id, ec.status_digest);
+
+-- name: derive_evse_ports
+-- Why: a 2.x port's status is a function of its connectors' current states, derived here from evse_connector
+-- after upsert_evse_connectors, so it is independent of arrival order and batching: the highest status by
+-- ocpp_port_status_rank (OCCUPIED > RESERVED > AVAILABLE > FAULTED > UNAVAILABLE), with the version of the newest
+-- connector status (its last_updated the greatest). The port shows it when it already shows 2.x (then the 2.x
+-- state can only have grown) or when it is newer than what the port shows (a 1.6 state, or a row from before
+-- migration 0003). A port whose shown values would not change is not rewritten. Concurrent writers of one
+-- charge point wait for each other on its row, locked by upsert_charge_points, so this reads every committed
+-- connector of the port.
+-- $1 is a JSON array of the ports whose connectors the batch touched (consumer/coalesce.py PortRow), sorted by
+-- (charge_point_id, connector_id): the lock order.
+INSERT INTO connector AS c (
+    id, charge_point_id, connector_id, status, last_updated, status_received_at, status_event_id, status_digest,
+    status_family
+)
+SELECT p.id, p.charge_point_id, p.connector_id, best.status, newest.last_updated, newest.status_received_at,
+       newest.status_event_id, newest.status_digest, '2.x'
+FROM json_to_recordset($1::json) AS p(id uuid, charge_point_id text, connector_id int)
+CROSS JOIN LATERAL (
+    SELECT ec.last_updated, ec.status_received_at, ec.status_event_id, ec.status_digest
+    FROM evse_connector AS ec
+    WHERE ec.charge_point_id = p.charge_point_id AND ec.evse_id = p.connector_id
+    ORDER BY ec.last_updated DESC, ec.status_received_at DESC, ec.status_event_id DESC, ec.status_digest DESC
+    LIMIT 1
+) AS newest
+CROSS JOIN LATERAL (
+    SELECT ec.status
+    FROM evse_connector AS ec
+    WHERE ec.charge_point_id = p.charge_point_id AND ec.evse_id = p.connector_id
+    ORDER BY ocpp_port_status_rank(ec.status) DESC
+    LIMIT 1
+) AS best
+ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
+    status = excluded.status,
+    error_code = NULL,
+    error_info = NULL,
+    vendor_id = NULL,
+    vendor_error_code = NULL,
+    last_updated = excluded.last_updated,
+    status_received_at = excluded.status_received_at,
+    status_event_id = excluded.status_event_id,
+    status_digest = excluded.status_digest,
+    status_family = '2.x'
+WHERE (c.status_family = '2.x'
+       AND (c.status, c.last_updated, c.status_received_at, c.status_event_id, c.status_digest)
+           IS DISTINCT FROM (excluded.status, excluded.last_updated, excluded.status_received_at,
+                             excluded.status_event_id, excluded.status_digest))
+   OR (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
+      > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest);

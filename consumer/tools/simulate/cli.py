@@ -86,6 +86,14 @@ def build_parser(settings) -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", type=_positive(float), default=60.0,
                    help="seconds between a charge point's heartbeats (simulated time)")
     p.add_argument("--ocpp201-fraction", type=_fraction, default=0.3, help="fraction of charge points on 2.0.1")
+    p.add_argument("--ocpp21-fraction", type=_fraction, default=0.0,
+                   help="fraction of charge points on 2.1 (drawn over the others; default 0)")
+    p.add_argument("--two-connector-fraction", type=_fraction, default=0.0,
+                   help="fraction of 2.x charge points whose EVSEs have two connectors (CCS and CHAdeMO: the plugged "
+                   "one Occupied, the other Unavailable at the same instant); default 0")
+    p.add_argument("--notify-event-fraction", type=_fraction, default=0.0,
+                   help="fraction of 2.x charge points that report availability by NotifyEvent (AvailabilityState) "
+                   "instead of StatusNotification; default 0")
     p.add_argument("--duplicates", type=_fraction, default=0.0, help="fraction of events delivered twice")
     p.add_argument("--out-of-order", type=_fraction, default=0.0,
                    help="fraction of events held back and delivered up to a minute (simulated) later")
@@ -128,7 +136,8 @@ def main(argv: list[str], *, settings) -> int:
         charge_points=args.charge_points, connectors=args.connectors, ocpp201_fraction=args.ocpp201_fraction,
         heartbeat_interval=args.heartbeat_interval, duplicates=args.duplicates, out_of_order=args.out_of_order,
         wrong_clocks=args.wrong_clocks, invalid=args.invalid, seed=args.seed,
-        timestamp_precision=args.timestamp_precision,
+        timestamp_precision=args.timestamp_precision, ocpp21_fraction=args.ocpp21_fraction,
+        two_connector_fraction=args.two_connector_fraction, notify_event_fraction=args.notify_event_fraction,
         start=args.start if args.start is not None else time.time(),
     )
     count = args.count
@@ -155,6 +164,7 @@ def main(argv: list[str], *, settings) -> int:
     started = time.monotonic()
     sent = asyncio.run(run())
     elapsed = time.monotonic() - started
-    kinds = " ".join(f"{k}={feed.counts[k]}" for k in ("boot", "status", "heartbeat", "duplicate", "late", "invalid"))
+    kinds = " ".join(f"{k}={feed.counts[k]}"
+                     for k in ("boot", "status", "notify", "heartbeat", "duplicate", "late", "invalid"))
     print(f"published {sent} records to {args.topic} in {elapsed:.1f}s ({sent / elapsed:,.0f}/s): {kinds}")
     return 0
