@@ -52,6 +52,12 @@ def _datetime(text: str):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _roles(args: argparse.Namespace) -> int:
+    from consumer.roles import main as roles_main
+
+    return roles_main(args.simulate_args)
+
+
 def _dlq_replay(args: argparse.Namespace) -> int:
     """Print one line per kind, then a total; exit 0 (nothing to replay is not an error)."""
     import asyncio
@@ -199,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of the event envelope")
     p.set_defaults(handler=_schema)
 
+    # consumer.roles parses its own options (--apply).
+    p = sub.add_parser("roles", help="print (or --apply) the SQL of the least-privilege roles", add_help=False)
+    p.set_defaults(handler=_roles)
+
     p = sub.add_parser("dlq", help="work with the dead-letter topic")
     dlq = p.add_subparsers(dest="dlq_command", required=True, metavar="DLQ_COMMAND")
     p = dlq.add_parser("replay", help="re-publish dead letters of a kind to their source topic, after a fix")
@@ -217,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command == "simulate":
+    if args.command in ("simulate", "roles"):
         args.simulate_args = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -1,4 +1,4 @@
-"""`python -m consumer.roles`: the SQL of the least-privilege roles, printed for an administrator or applied.
+"""`ocpp-consumer roles` (also `python -m consumer.roles`): the SQL of the least-privilege roles, printed for an administrator or applied.
 
 Two group roles (sql/queries/roles.sql): `ocpp_writer`, which `ocpp-consumer run` logs in as a member of (read
 and write the tables; no DELETE, TRUNCATE, DDL or other schemas), and `ocpp_reader` for analysts (SELECT only).
@@ -49,7 +49,7 @@ async def apply_roles(dsn: str, **connect_options) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.roles", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="ocpp-consumer roles", description=__doc__.splitlines()[0])
     parser.add_argument("--apply", action="store_true",
                         help="run it with OCPP_DATABASE_URL instead of printing it (needs CREATEROLE for missing "
                              "roles, and the tables' owner for the grants)")

@@ -37,4 +37,9 @@ def test_compose_config_resolves():
     assert not consumer.get("ports")  # a published host port would collide between replicas
     assert consumer["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert consumer["environment"]["OCPP_DATABASE_URL"].startswith("postgresql://")
+    # Passwords come from Compose secrets, not the environment.
+    assert consumer["environment"]["OCPP_DATABASE_PASSWORD_FILE"] == "/run/secrets/database-password"
+    assert "ocpp:ocpp@" not in consumer["environment"]["OCPP_DATABASE_URL"]
+    assert [s["source"] if isinstance(s, dict) else s for s in consumer["secrets"]] == ["database-password"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/database-password"
     assert services["migrate"]["command"] == ["ocpp-consumer", "migrate"]

@@ -22,7 +22,7 @@ from consumer.settings import Settings
 from consumer.tools.relay import free_port
 from consumer.worker import Worker
 from tests.feed import invalid_records, valid_records
-from tests.kafka_utils import committed_offsets, produce, wait_until
+from tests.kafka_utils import committed_offsets, end_offsets, produce, wait_until
 from tests.secure_stack import (
     assert_no_secret,
     error_lines,
@@ -345,3 +345,15 @@ def test_migrate_refuses_to_run_as_the_writer(db):
     (line,) = error_lines(done.stderr)
     assert line.startswith("ocpp-consumer: migrate: the user of postgresql://ocpp_app@")
     assert "may not change the schema" in line and "owner of the tables" in line
+
+
+@pytest.mark.parametrize("flag", ["--secure", "--mtls"])
+async def test_the_simulator_publishes_over_the_secured_listeners(flag, kafka_bootstrap, topic_factory):
+    """`ocpp-consumer simulate` reaches a secured broker with the service's own OCPP_KAFKA_* settings: the
+    records arrive, read back through the plain listener."""
+    env = stack_env(flag)
+    topic = await topic_factory("secure-sim")
+    done = run_command(["consumer", "simulate", "--topic", topic, "--count", "50", "--quiet"],
+                       service_env(**{k: v for k, v in env.items() if k.startswith("OCPP_KAFKA")}))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sum((await end_offsets(kafka_bootstrap, topic)).values()) == 50

@@ -151,14 +151,18 @@ def main(argv: list[str], *, settings) -> int:
                      f"{datetime.fromtimestamp(start, timezone.utc):%Y-%m-%dT%H:%M:%SZ} to about now")
     feed = Feed(config, clock=(lambda _: time.time()) if live else None)
 
+    from consumer.clients import kafka_security_options
+
+    security = kafka_security_options(settings)
+
     async def run() -> int:
-        created = await ensure_topic(args.bootstrap, args.topic, args.partitions)
+        created = await ensure_topic(args.bootstrap, args.topic, args.partitions, security=security)
         if created and progress:
             progress(f"created topic {args.topic} with {args.partitions} partition(s)")
         return await publish(
             iter(feed), bootstrap=args.bootstrap, topic=args.topic, count=count, rate=args.rate,
             duration=args.duration, compression=None if args.compression == "none" else args.compression,
-            progress=progress,
+            progress=progress, security=security,
         )
 
     started = time.monotonic()

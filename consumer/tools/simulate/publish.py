@@ -16,9 +16,13 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
-    """Create the topic with `partitions` partitions unless it exists; True when it was created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, security: dict | None = None) -> bool:
+    """Create the topic with `partitions` partitions unless it exists; True when it was created.
+
+    `security` is consumer.clients.kafka_security_options(settings): the simulator reaches a secured broker with
+    the service's own OCPP_KAFKA_* settings.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or {}))
     await admin.start()
     try:
         if topic in await admin.list_topics():
@@ -43,6 +47,7 @@ async def publish(
     compression: str | None = None,
     progress_seconds: float = 5.0,
     progress: Callable[[str], None] | None = None,
+    security: dict | None = None,
 ) -> int:
     """Send records until `count` are sent or `duration` seconds pass; at `rate` per second, or flat out.
 
@@ -53,7 +58,7 @@ async def publish(
     if count is None and duration is None:
         raise ValueError("give a count or a duration")
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, compression_type=compression,
+        bootstrap_servers=bootstrap, **(security or {}), acks="all", enable_idempotence=True, compression_type=compression,
         linger_ms=5, max_batch_size=1_048_576, request_timeout_ms=60_000,
     )
     await producer.start()
