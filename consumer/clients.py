@@ -235,35 +235,10 @@ def _describe(exc: BaseException) -> str:
     return " ← ".join(causes[:2])
 
 
-class CheckedConsumer(AIOKafkaConsumer):
-    """The service's consumer: its start() first checks access (`check_kafka_access`)."""
-
-    def __init__(self, settings: Settings, **options) -> None:
-        super().__init__(**options)
-        self._access_settings = settings
-
-    async def start(self) -> None:
-        await check_kafka_access(self._access_settings)
-        await super().start()
-
-
-class CheckedProducer(AIOKafkaProducer):
-    """The service's producer: its start() first checks access (`check_kafka_access`)."""
-
-    def __init__(self, settings: Settings, **options) -> None:
-        super().__init__(**options)
-        self._access_settings = settings
-
-    async def start(self) -> None:
-        await check_kafka_access(self._access_settings)
-        await super().start()
-
-
 def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> AIOKafkaConsumer:
     """A subscribed consumer that commits only when told to (offsets follow the database commit)."""
     s = settings
-    consumer = CheckedConsumer(
-        s,
+    consumer = AIOKafkaConsumer(
         **kafka_options(s),
         client_id=s.kafka_client_id,
         group_id=s.kafka_group_id,
@@ -289,8 +264,8 @@ def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> 
 def create_producer(settings: Settings) -> AIOKafkaProducer:
     """The dead-letter producer: acknowledged by all in-sync replicas and idempotent, so that a retried send
     neither loses a dead letter nor writes it twice."""
-    return CheckedProducer(
-        settings, **kafka_options(settings), acks="all", enable_idempotence=True, linger_ms=5,
+    return AIOKafkaProducer(
+        **kafka_options(settings), acks="all", enable_idempotence=True, linger_ms=5,
         client_id=f"{settings.kafka_client_id}-dlq",
     )
 

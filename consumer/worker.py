@@ -138,6 +138,9 @@ class Worker:
         wait = min(REVOKE_WAIT_SECONDS, s.shutdown_timeout_seconds)
         self._consumer = clients.create_consumer(s, self._partitions.listener(self._idle, revoke_wait_seconds=wait))
         kafka = f"Kafka at {s.kafka_bootstrap_servers}"
+        # Once, before either client: aiokafka reports a wrong password or CA as "Unable to bootstrap", which
+        # would be waited out; the check tells those (fatal) from a broker that is away.
+        await self._connect(kafka, "start_kafka", is_transient_kafka_error, partial(clients.check_kafka_access, s))
         await self._connect(kafka, "start_kafka", is_transient_kafka_error, self._producer.start)
         await self._connect(kafka, "start_kafka", is_transient_kafka_error, self._consumer.start)
         try:
