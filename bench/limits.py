@@ -70,6 +70,7 @@ async def pg_upsert(database_url: str, batches: Iterator[list]) -> tuple[int, in
             events += len(batch)
             rows_written += len(rows)
             started = time.perf_counter()
+            await store.make_history_partitions(conn, rows)
             async with conn.transaction():
                 await store.write_batch(conn, rows)
             elapsed += time.perf_counter() - started

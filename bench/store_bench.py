@@ -26,7 +26,7 @@ import asyncpg
 
 from consumer.coalesce import coalesce
 from consumer.migrate import migrate
-from consumer.store import write_batch
+from consumer.store import make_history_partitions, write_batch
 from consumer.tools.support import drop_database
 from schemas.events import BootNotification, Heartbeat, StatusNotification
 
@@ -120,8 +120,10 @@ async def run(dsn: str) -> None:
             feed = Feed()
             initial = feed.initial()
             for i in range(0, len(initial), 5_000):
+                rows = coalesce(initial[i : i + 5_000])
+                await make_history_partitions(conn, rows)
                 async with conn.transaction():
-                    await write_batch(conn, coalesce(initial[i : i + 5_000]))
+                    await write_batch(conn, rows)
             await conn.execute("VACUUM ANALYZE charge_point")
             await conn.execute("VACUUM ANALYZE connector")
             print(f"{'batch':>6} {'batches':>8} {'events/s':>10} {'rows/s':>10} {'rows/batch':>11} "
@@ -134,6 +136,7 @@ async def run(dsn: str) -> None:
                     t0 = time.perf_counter()
                     batch = coalesce(events)
                     t1 = time.perf_counter()
+                    await make_history_partitions(conn, batch)
                     async with conn.transaction():
                         await write_batch(conn, batch)
                     t2 = time.perf_counter()

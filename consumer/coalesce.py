@@ -8,6 +8,10 @@ heartbeats and `last_updated` keep the greatest time. So coalescing and then wri
 alone, in any order. A 2.x port's status is not decided here: it is derived from its connectors' stored states
 when the batch is written (sql/queries/state.sql), so the batch only names the ports to derive again.
 
+Time is kept too: every status event becomes a `status_history` row (only duplicates of one event collapse, by the
+same version order), and every event marks its charge point present for the presence window after its
+`received_at`; the batch merges those ranges per charge point and UTC day, as the database unions them.
+
 This runs on the hot path, so it is plain dict passes and tuple comparisons; which rows an event touches is its
 action's fold (consumer/actions), looked up once per event. The row classes are slotted but not frozen: they are
 built once per key and batch and only read by orjson, and a frozen dataclass sets each field through
@@ -19,11 +23,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from uuid import UUID
 
 from consumer.actions import FOLDS
+from consumer.settings import Settings
 from schemas.events import BootNotification, Heartbeat, StateEvent, StatusNotification
 
 
@@ -54,6 +59,7 @@ class ChargePointRow:
     status_digest: UUID | None
     last_heartbeat: datetime | None
     last_updated: datetime
+    last_seen_at: datetime
 
 
 @dataclass(slots=True)
@@ -99,6 +105,35 @@ class PortRow:
     connector_id: int
 
 
+@dataclass(slots=True)
+class HistoryRow:
+    """One status event as `status_history` keeps it. Field names are the JSON keys `insert_status_history`
+    reads."""
+
+    charge_point_id: str
+    connector_id: int
+    evse_connector_id: int | None
+    effective_at: datetime
+    received_at: datetime
+    event_id: UUID
+    ocpp_version: str
+    source_action: str
+    status: str
+    error_code: str | None
+    error_info: str | None
+    vendor_id: str | None
+    vendor_error_code: str | None
+
+
+@dataclass(slots=True)
+class PresenceRow:
+    """A charge point's presence within one UTC day, as a tstzmultirange literal (`upsert_presence` unions it)."""
+
+    charge_point_id: str
+    day: date
+    present: str
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Rows sorted by key, so every writer locks rows in the same order and concurrent batches cannot deadlock.
@@ -111,6 +146,8 @@ class Batch:
     connectors: list[ConnectorRow]
     evse_connectors: list[EvseConnectorRow]
     evse_ports: list[PortRow]
+    history: list[HistoryRow]
+    presence: list[PresenceRow]
 
     def __len__(self) -> int:
         return len(self.charge_points) + len(self.connectors) + len(self.evse_connectors) + len(self.evse_ports)
@@ -133,10 +170,14 @@ class Rows:
     change here: it offers what it says to the group it says it about.
     """
 
-    __slots__ = ("last_updated", "boots", "charge_point_statuses", "heartbeats", "connectors", "evse_connectors")
+    __slots__ = ("last_updated", "boots", "charge_point_statuses", "heartbeats", "connectors", "evse_connectors",
+                 "seen", "history", "presence_window")
 
-    def __init__(self) -> None:
+    def __init__(self, presence_window: timedelta) -> None:
+        self.presence_window = presence_window
         self.last_updated: dict[str, datetime] = {}
+        self.seen: dict[str, set[datetime]] = {}
+        self.history: dict[tuple, tuple[StatusNotification, str]] = {}
         self.boots: dict[str, BootNotification] = {}
         self.charge_point_statuses: dict[str, StatusNotification] = {}
         self.heartbeats: dict[str, datetime] = {}
@@ -144,11 +185,26 @@ class Rows:
         self.evse_connectors: dict[tuple[str, int, int], StatusNotification] = {}
 
     def touch(self, event: StateEvent) -> None:
-        """Every event makes its charge point's row exist and moves its last_updated forward."""
+        """Every event makes its charge point's row exist, moves its last_updated forward and shows it present."""
         cp, at = event.charge_point_id, event.effective_at
-        seen = self.last_updated.get(cp)
-        if seen is None or at > seen:
+        latest = self.last_updated.get(cp)
+        if latest is None or at > latest:
             self.last_updated[cp] = at
+        received = self.seen.get(cp)
+        if received is None:
+            self.seen[cp] = received = set()
+        received.add(event.received_at)
+
+    def keep_history(self, event: StatusNotification, source_action: str) -> None:
+        """Every status event is history; only duplicates of one (its identity: what it is about, when, which
+        event) collapse, to the greater (received_at, digest), as the table's ON CONFLICT keeps them."""
+        key = (event.charge_point_id, event.connector_id, event.evse_connector_id, event.effective_at,
+               event.event_id)
+        kept = self.history.get(key)
+        if kept is None or event.received_at > kept[0].received_at or (
+                event.received_at == kept[0].received_at
+                and _history_tie_break(event, source_action) > _history_tie_break(*kept)):
+            self.history[key] = (event, source_action)
 
     def offer_boot(self, event: BootNotification) -> None:
         _keep_newer(self.boots, event.charge_point_id, event, _boot_content)
@@ -198,6 +254,7 @@ class Rows:
                 status_digest=content_digest(*_charge_point_status_content(status)) if status else None,
                 last_heartbeat=self.heartbeats.get(cp),
                 last_updated=self.last_updated[cp],
+                last_seen_at=max(self.seen[cp]),
             ))
         connectors = [
             ConnectorRow(
@@ -220,7 +277,45 @@ class Rows:
             PortRow(id=connector_uuid(cp, evse), charge_point_id=cp, connector_id=evse)
             for cp, evse in sorted({(cp, evse) for cp, evse, _ in self.evse_connectors})
         ]
-        return Batch(charge_points, connectors, evse_connectors, evse_ports)
+        history = [
+            HistoryRow(
+                charge_point_id=e.charge_point_id, connector_id=e.connector_id,
+                evse_connector_id=e.evse_connector_id, effective_at=e.effective_at, received_at=e.received_at,
+                event_id=e.event_id, ocpp_version=e.ocpp_version, source_action=source, status=e.status,
+                error_code=e.error_code, error_info=e.error_info, vendor_id=e.vendor_id,
+                vendor_error_code=e.vendor_error_code,
+            )
+            for e, source in self.history.values()
+        ]
+        presence = [
+            PresenceRow(cp, day, ranges)
+            for cp in sorted(self.seen) for day, ranges in presence_by_day(self.seen[cp], self.presence_window)
+        ]
+        return Batch(charge_points, connectors, evse_connectors, evse_ports, history, presence)
+
+
+def presence_by_day(received: Iterable[datetime], window: timedelta) -> list[tuple[date, str]]:
+    """The union of [t, t + window) over the receipt times, cut at UTC midnight: per day, a tstzmultirange
+    literal. Merging here keeps the row to one union per charge point and day, whatever the batch holds."""
+    merged: list[list[datetime]] = []
+    for start in sorted(received):
+        end = start + window
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    days: dict[date, list[str]] = {}
+    for start, end in merged:
+        while True:
+            day = start.date()
+            midnight = datetime(day.year, day.month, day.day, tzinfo=start.tzinfo) + _DAY
+            upper = min(end, midnight)
+            days.setdefault(day, []).append(f'["{start.isoformat()}","{upper.isoformat()}")')
+            if end <= midnight:
+                break
+            start = midnight
+    return [(day, "{" + ",".join(ranges) + "}") for day, ranges in days.items()]
 
 
 def _keep_newer(winners: dict, key, event: StateEvent, content) -> None:
@@ -261,10 +356,27 @@ def _evse_connector_content(event: StatusNotification) -> tuple:
     return (event.status,)
 
 
-def coalesce(events: Iterable[StateEvent]) -> Batch:
+def _history_tie_break(event: StatusNotification, source_action: str) -> tuple:
+    """After received_at, what decides between two records of one event id and key (insert_status_history's
+    rule): the digest, then the source action and the OCPP version (compared as bytes, as COLLATE "C" does)."""
+    return content_digest(*_history_content(event)), source_action, event.ocpp_version
+
+
+def _history_content(event: StatusNotification) -> tuple:
+    """What status_history.digest covers: a 1.6 port's five values, otherwise the status alone."""
+    if event.connector_id > 0 and event.evse_connector_id is None:
+        return _connector_content(event)
+    return (event.status,)
+
+
+_DAY = timedelta(days=1)
+DEFAULT_PRESENCE_WINDOW = timedelta(seconds=Settings.model_fields["presence_window_seconds"].default)
+
+
+def coalesce(events: Iterable[StateEvent], presence_window: timedelta = DEFAULT_PRESENCE_WINDOW) -> Batch:
     """The batch's winning values per charge point, port and physical connector, with their versions, sorted by
-    key."""
-    rows = Rows()
+    key; its status history; its presence."""
+    rows = Rows(presence_window)
     for event in events:
         fold = FOLDS.get(type(event))
         if fold is None:

@@ -69,6 +69,11 @@ class Metrics:
             "NotifyEvent items read and ignored: not an AvailabilityState of a Connector or of the ChargingStation.",
             registry=r,
         )
+        self.history_pruned = Counter(
+            "ocpp_history_pruned_events",
+            "Status events whose month of status_history was pruned: they updated the state tables, not the history.",
+            registry=r,
+        )
         self.batch_size = Histogram(
             "ocpp_batch_records", "Records per processed batch.",
             buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000), registry=r,

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         604_800, gt=0,
         description="A charger timestamp this far before `received_at` is a reset clock: `received_at` is used instead.",
     )
+    presence_window_seconds: float = Field(
+        600, gt=0, le=86_400,
+        description="Each valid event shows its charge point connected from its `received_at` for this long "
+                    "(charge_point_presence; the uptime report counts a charge point without presence as offline).",
+    )
     max_record_bytes: int = Field(
         1_000_000, ge=1024,
         description="Larger record values are dead-lettered as `too_large` (without their value).",

@@ -1,5 +1,5 @@
-"""The write stage: a batch's events become rows in `charge_point`, `connector` and `evse_connector`, in one
-transaction.
+"""The write stage: a batch's events become rows in `charge_point`, `connector` and `evse_connector`, and their
+history and presence in `status_history` and `charge_point_presence`, in one transaction.
 
 Each table's rows travel as one JSON document that the statement expands with `json_to_recordset`. Encoding
 column arrays in asyncpg cost the consumer ~4 µs of Python per event (it checks every element); orjson writes
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import orjson
 
-from consumer.coalesce import Batch, coalesce
+from consumer.coalesce import DEFAULT_PRESENCE_WINDOW, Batch, coalesce
 from consumer.queries import query
 from consumer.retry import is_data_error
 from schemas.events import Rejection, StateEvent
@@ -30,6 +32,9 @@ _UPSERT_CHARGE_POINTS = query("upsert_charge_points")
 _UPSERT_CONNECTORS = query("upsert_connectors")
 _UPSERT_EVSE_CONNECTORS = query("upsert_evse_connectors")
 _DERIVE_EVSE_PORTS = query("derive_evse_ports")
+_ENSURE_HISTORY_PARTITIONS = query("ensure_status_history_partitions")
+_INSERT_STATUS_HISTORY = query("insert_status_history")
+_UPSERT_PRESENCE = query("upsert_presence")
 
 MAX_REFUSAL_DETAIL = 1000  # the database's message becomes a dead-letter header and a log field
 
@@ -37,22 +42,39 @@ MAX_REFUSAL_DETAIL = 1000  # the database's message becomes a dead-letter header
 Attempt = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
 
 
-async def write_events(pool: asyncpg.Pool, events: list[tuple[Any, StateEvent]], *,
-                       attempt: Attempt) -> list[tuple[Any, StateEvent, Rejection]]:
-    """Write the events' state in one transaction; return those the database refused as data, with why.
+@dataclass(slots=True)
+class Written:
+    """What writing a batch did beyond storing it: the events the database refused as data (with why), and how
+    many status events fell in pruned months, so updated the state but not the history."""
+
+    refused: list[tuple[Any, StateEvent, Rejection]] = field(default_factory=list)
+    history_pruned: int = 0
+
+    def add(self, other: Written) -> Written:
+        self.refused += other.refused
+        self.history_pruned += other.history_pruned
+        return self
+
+
+async def write_events(pool: asyncpg.Pool, events: list[tuple[Any, StateEvent]], *, attempt: Attempt,
+                       presence_window: timedelta = DEFAULT_PRESENCE_WINDOW) -> Written:
+    """Write the events' state, history and presence in one transaction; say which the database refused.
 
     A data error (say, a value the schema's check refuses) would otherwise fail the whole batch forever, so the
     batch is halved until the events that cause it stand alone; those are returned for the dead-letter topic and
     the rest is written. Halves are written in their own transactions, which is safe because every write is
     idempotent and order-independent. `events` pairs each event with the record it came from, passed through.
     """
+    written = Written()
     if not events:
-        return []
+        return written
 
     async def write_once() -> None:
-        batch = coalesce(event for _, event in events)
-        async with pool.acquire() as conn, conn.transaction():
-            await write_batch(conn, batch)
+        batch = coalesce((event for _, event in events), presence_window)
+        async with pool.acquire() as conn:
+            await make_history_partitions(conn, batch)
+            async with conn.transaction():
+                written.history_pruned = await write_batch(conn, batch)
 
     try:
         await attempt(write_once)
@@ -63,17 +85,30 @@ async def write_events(pool: asyncpg.Pool, events: list[tuple[Any, StateEvent]],
             record, event = events[0]
             detail = f"database refused the event: {type(exc).__name__}: {exc}"[:MAX_REFUSAL_DETAIL]
             log.warning("event refused by the database", extra={"event_id": str(event.event_id), "error": str(exc)})
-            return [(record, event, Rejection("database", detail))]
+            written.refused.append((record, event, Rejection("database", detail)))
+            return written
         middle = len(events) // 2
-        return (await write_events(pool, events[:middle], attempt=attempt)
-                + await write_events(pool, events[middle:], attempt=attempt))
-    return []
+        halves = [await write_events(pool, half, attempt=attempt, presence_window=presence_window)
+                  for half in (events[:middle], events[middle:])]
+        return halves[0].add(halves[1])
+    return written
 
 
-async def write_batch(conn: asyncpg.Connection, batch: Batch) -> None:
+async def make_history_partitions(conn: asyncpg.Connection, batch: Batch) -> None:
+    """The status_history partitions of the batch's months, made if missing. Called before the write
+    transaction, never inside it: making a partition briefly locks the table, and waiting for that while
+    holding charge point rows could deadlock with another replica."""
+    if batch.history:
+        months = {row.effective_at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                  for row in batch.history}
+        await conn.execute(_ENSURE_HISTORY_PARTITIONS, sorted(months))
+
+
+async def write_batch(conn: asyncpg.Connection, batch: Batch) -> int:
     """Upsert the batch's rows: charge points first (every other row's parent, and the lock that makes writers
-    of one charge point take turns), then 1.6 ports, then 2.x physical connectors, and last the 2.x ports, whose
-    status is derived from their connectors as stored."""
+    of one charge point take turns), then 1.6 ports, then 2.x physical connectors, and the 2.x ports, whose
+    status is derived from their connectors as stored; then history and presence. Returns how many status
+    events fell in pruned months (state only, no history)."""
     if batch.charge_points:
         await conn.execute(_UPSERT_CHARGE_POINTS, _json(batch.charge_points))
     if batch.connectors:
@@ -81,13 +116,22 @@ async def write_batch(conn: asyncpg.Connection, batch: Batch) -> None:
     if batch.evse_connectors:
         await conn.execute(_UPSERT_EVSE_CONNECTORS, _json(batch.evse_connectors))
         await conn.execute(_DERIVE_EVSE_PORTS, _json(batch.evse_ports))
+    pruned = 0
+    if batch.history:
+        pruned = await conn.fetchval(_INSERT_STATUS_HISTORY, _json(batch.history))
+    if batch.presence:
+        await conn.execute(_UPSERT_PRESENCE, _json(batch.presence))
+    return pruned
 
 
-async def apply_events(conn: asyncpg.Connection, events: Iterable[StateEvent]) -> None:
-    """Coalesce and write events in a transaction of their own: for tests, tools and one-off loads."""
-    batch = coalesce(events)
+async def apply_events(conn: asyncpg.Connection, events: Iterable[StateEvent],
+                       presence_window: timedelta = DEFAULT_PRESENCE_WINDOW) -> int:
+    """Coalesce and write events in a transaction of their own: for tests, tools and one-off loads. Returns how
+    many status events fell in pruned months."""
+    batch = coalesce(events, presence_window)
+    await make_history_partitions(conn, batch)
     async with conn.transaction():
-        await write_batch(conn, batch)
+        return await write_batch(conn, batch)
 
 
 def _json(rows: list) -> str:

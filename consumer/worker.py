@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from aiokafka import TopicPartition
@@ -61,6 +61,7 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._presence_window = timedelta(seconds=settings.presence_window_seconds)
         self.metrics = Metrics()
         self.totals = self.metrics.totals
         self.probes = Probes(fetch_wait_seconds=settings.batch_max_wait_ms / 1000,
@@ -202,9 +203,13 @@ class Worker:
     async def _process(self, decoded: Decoded) -> None:
         """Write the state, dead-letter the rejects, commit, count: nothing is committed before it is stored."""
         started = time.monotonic()
-        refused = await store.write_events(
-            self._pool, decoded.events, attempt=partial(self._retry, "write", is_transient_database_error)
+        written = await store.write_events(
+            self._pool, decoded.events, attempt=partial(self._retry, "write", is_transient_database_error),
+            presence_window=self._presence_window,
         )
+        refused = written.refused
+        if written.history_pruned:
+            self.metrics.history_pruned.inc(written.history_pruned)
         written_at = datetime.now(timezone.utc)
         self.metrics.batch_write_seconds.observe(time.monotonic() - started)
         rejects = decoded.rejects + [(record, rejection) for record, _, rejection in refused]

@@ -31,7 +31,7 @@ CHARGE_POINT_COLUMNS = (
     "serial_number", "model", "vendor", "firmware_version", "ocpp_version", "hardware_serial", "boot_reason",
     "iccid", "imsi", "status", "last_heartbeat", "last_updated",
     "boot_effective_at", "boot_received_at", "boot_event_id", "boot_digest",
-    "status_effective_at", "status_received_at", "status_event_id", "status_digest",
+    "status_effective_at", "status_received_at", "status_event_id", "status_digest", "last_seen_at",
 )  # every column but `id`, which depends on arrival order
 CONNECTOR_COLUMNS = (
     "id", "charge_point_id", "connector_id", "status", "error_code", "error_info", "vendor_id", "vendor_error_code",
@@ -102,6 +102,8 @@ def expected_state(
         # Events arrive here oldest first, so "the latest so far" is simply "this one"; every event counts, an
         # untracked action with its received_at (its effective_at).
         cp["last_updated"] = event.effective_at
+        if cp["last_seen_at"] is None or event.received_at > cp["last_seen_at"]:
+            cp["last_seen_at"] = event.received_at
         if isinstance(event, BootNotification):
             cp.update(
                 model=event.model, vendor=event.vendor, firmware_version=event.firmware_version,
@@ -156,6 +158,66 @@ def expected_state(
         )
         connectors[(cp, number)] = row
     return charge_points, connectors, evse_connectors
+
+
+HISTORY_COLUMNS = (
+    "charge_point_id", "connector_id", "evse_connector_id", "effective_at", "received_at", "event_id",
+    "ocpp_version", "source_action", "status", "error_code", "error_info", "vendor_id", "vendor_error_code", "digest",
+)
+
+
+def expected_history(events: list[StateEvent]) -> set[tuple]:
+    """status_history's rows (HISTORY_COLUMNS) for these events: one per status event, a NotifyEvent's items
+    each; of one identity (charge point, port, physical connector, effective time, event id) only the greatest by
+    (received_at, digest, source action, OCPP version) — a gateway's reused event id is the only way to get two."""
+    reported = set()
+    for event in set(events):
+        if isinstance(event, StatusNotification):
+            reported.add((event, "StatusNotification"))
+        elif isinstance(event, NotifyEvent):
+            reported.update((item, "NotifyEvent") for item in event.statuses)
+    kept: dict[tuple, tuple] = {}
+    for e, source in reported:
+        key = (e.charge_point_id, e.connector_id, e.evse_connector_id, e.effective_at, e.event_id)
+        row = (*key[:4], e.received_at, e.event_id, e.ocpp_version, source, e.status, e.error_code, e.error_info,
+               e.vendor_id, e.vendor_error_code, digest(*_written(e)))
+        rank = (e.received_at, row[-1].int, source, e.ocpp_version)
+        if key not in kept or rank > kept[key][0]:
+            kept[key] = (rank, row)
+    return {row for _, row in kept.values()}
+
+
+async def fetch_history(conn: asyncpg.Connection) -> set[tuple]:
+    return {tuple(row) for row in await conn.fetch(f"SELECT {', '.join(HISTORY_COLUMNS)} FROM status_history")}
+
+
+def expected_presence(events: list[StateEvent], window: timedelta = timedelta(seconds=600)) -> dict:
+    """charge_point_presence as {(charge point, UTC day): [(lower, upper), ...]}: per charge point, the minutes
+    covered by some [received_at, received_at + window), walked a second at a time — deliberately not a merge of
+    intervals, which is what the store does."""
+    seconds: dict[str, set[datetime]] = {}
+    for event in set(events):
+        start = event.received_at.replace(microsecond=0)
+        assert start == event.received_at, "the presence oracle walks whole seconds"
+        covered = seconds.setdefault(event.charge_point_id, set())
+        covered.update(start + timedelta(seconds=n) for n in range(int(window.total_seconds())))
+    presence: dict[tuple, list] = {}
+    for cp, covered in seconds.items():
+        for second in sorted(covered):
+            ranges = presence.setdefault((cp, second.date()), [])
+            if ranges and ranges[-1][1] == second and second.time() != datetime.min.time():
+                ranges[-1][1] = second + timedelta(seconds=1)
+            else:
+                ranges.append([second, second + timedelta(seconds=1)])
+    return {key: [tuple(r) for r in ranges] for key, ranges in presence.items()}
+
+
+async def fetch_presence(conn: asyncpg.Connection) -> dict:
+    presence: dict[tuple, list] = {}
+    for row in await conn.fetch("SELECT charge_point_id, day, lower(r), upper(r) FROM charge_point_presence, "
+                                "unnest(present) AS r ORDER BY 1, 2, 3"):
+        presence.setdefault((row[0], row[1]), []).append((row[2], row[3]))
+    return presence
 
 
 def expected_tables(events: list[StateEvent]) -> tuple[dict[str, dict], dict[tuple[str, int], dict]]:

@@ -1,5 +1,6 @@
 """Property: the tables are a pure function of the set of events, whatever the order, duplication and batching —
-the derived status of every port (2.x EVSEs with two connectors, ports reported in both OCPP families) included."""
+the derived status of every port (2.x EVSEs with two connectors, ports reported in both OCPP families), the status
+history and the presence included."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from consumer.coalesce import coalesce
 from consumer.migrate import migrate
 from consumer.store import apply_events
-from tests.oracle import events_strategy, expected_state, fetch_state
+from tests.oracle import (events_strategy, expected_history, expected_presence, expected_state, fetch_history,
+                          fetch_presence, fetch_state)
 
 # The oracle's 1.6 state of a port, under the names of coalesce.ConnectorRow.
 _OCPP16 = {"status": "ocpp16_status", "error_code": "ocpp16_error_code", "error_info": "ocpp16_error_info",
@@ -52,10 +54,11 @@ async def write_runs(dsn: str, runs: list[list[list]]) -> list[tuple]:
     try:
         results = []
         for batches in runs:
-            await conn.execute("TRUNCATE charge_point, connector, evse_connector RESTART IDENTITY")
+            await conn.execute("TRUNCATE charge_point, connector, evse_connector, status_history, "
+                               "charge_point_presence RESTART IDENTITY")
             for batch in batches:
                 await apply_events(conn, batch)
-            results.append(await fetch_state(conn))
+            results.append((await fetch_state(conn), await fetch_history(conn), await fetch_presence(conn)))
         return results
     finally:
         await conn.close()
@@ -80,7 +83,7 @@ def _any_order_gives_the_oracle(database_url: str, events_strategy_: st.SearchSt
             cuts = sorted(data.draw(st.lists(st.integers(0, len(run)), max_size=6)))
             bounds = [0, *cuts, len(run)]
             runs.append([run[i:j] for i, j in zip(bounds, bounds[1:]) if j > i])
-        expected = expected_state(events)
+        expected = expected_state(events), expected_history(events), expected_presence(events)
         for result in asyncio.run(write_runs(database_url, runs)):
             assert result == expected
 

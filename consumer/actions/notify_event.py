@@ -85,7 +85,8 @@ def fold(rows, event: NotifyEvent) -> None:
     """Each item is offered exactly as its StatusNotification would be, and is an event of the charge point."""
     for status in event.statuses:
         rows.touch(status)
-        status_notification.fold(rows, status)
+        rows.keep_history(status, "NotifyEvent")
+        status_notification.offer(rows, status)
 
 
 CONVERTERS = {env.NotifyEvent201Envelope: from_2x, env.NotifyEvent21Envelope: from_2x}

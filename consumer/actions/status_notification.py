@@ -52,6 +52,12 @@ def from_2x(record: env.StatusNotification201Envelope | env.StatusNotification21
 
 
 def fold(rows, event: StatusNotification) -> None:
+    """The status is history, and state: see `offer`."""
+    rows.keep_history(event, "StatusNotification")
+    offer(rows, event)
+
+
+def offer(rows, event: StatusNotification) -> None:
     """Id 0 is the charge point itself; a 1.6 connector is a port; a 2.x connector is one connector of a port
     (the port's status is derived from its connectors' when written: sql/queries/state.sql)."""
     if event.connector_id == 0:

@@ -12,7 +12,7 @@
 INSERT INTO charge_point AS cp (
     serial_number, model, vendor, firmware_version, ocpp_version, hardware_serial, boot_reason, iccid, imsi,
     boot_effective_at, boot_received_at, boot_event_id, boot_digest, status, status_effective_at,
-    status_received_at, status_event_id, status_digest, last_heartbeat, last_updated
+    status_received_at, status_event_id, status_digest, last_heartbeat, last_updated, last_seen_at
 )
 SELECT *
 FROM json_to_recordset($1::json) AS r(
@@ -20,7 +20,7 @@ FROM json_to_recordset($1::json) AS r(
     boot_reason text, iccid text, imsi text, boot_effective_at timestamptz,
     boot_received_at timestamptz, boot_event_id uuid, boot_digest uuid, status text,
     status_effective_at timestamptz, status_received_at timestamptz, status_event_id uuid, status_digest uuid,
-    last_heartbeat timestamptz, last_updated timestamptz
+    last_heartbeat timestamptz, last_updated timestamptz, last_seen_at timestamptz
 )
 ON CONFLICT (serial_number) DO UPDATE SET
     model = CASE WHEN (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
@@ -93,7 +93,8 @@ ON CONFLICT (serial_number) DO UPDATE SET
                          THEN excluded.status_digest ELSE cp.status_digest END,
     -- GREATEST ignores NULLs: a batch without heartbeats keeps the old value.
     last_heartbeat = greatest(cp.last_heartbeat, excluded.last_heartbeat),
-    last_updated = greatest(cp.last_updated, excluded.last_updated)
+    last_updated = greatest(cp.last_updated, excluded.last_updated),
+    last_seen_at = greatest(cp.last_seen_at, excluded.last_seen_at)
 WHERE (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_event_id, excluded.boot_digest)
           > (coalesce(cp.boot_effective_at, '-infinity'), coalesce(cp.boot_received_at, '-infinity'),
              coalesce(cp.boot_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.boot_digest, '00000000-0000-0000-0000-000000000000'))
@@ -101,7 +102,8 @@ WHERE (excluded.boot_effective_at, excluded.boot_received_at, excluded.boot_even
           > (coalesce(cp.status_effective_at, '-infinity'), coalesce(cp.status_received_at, '-infinity'),
              coalesce(cp.status_event_id, '00000000-0000-0000-0000-000000000000'), coalesce(cp.status_digest, '00000000-0000-0000-0000-000000000000'))
    OR excluded.last_heartbeat > coalesce(cp.last_heartbeat, '-infinity')
-   OR excluded.last_updated > cp.last_updated;
+   OR excluded.last_updated > cp.last_updated
+   OR excluded.last_seen_at > coalesce(cp.last_seen_at, '-infinity');
 
 -- name: upsert_connectors
 -- Why: one round trip for the OCPP 1.6 statuses of a batch's ports. The port keeps its 1.6 state (ocpp16_*) by
@@ -243,3 +245,59 @@ WHERE (c.status_family = '2.x'
                              excluded.status_event_id, excluded.status_digest))
    OR (excluded.last_updated, excluded.status_received_at, excluded.status_event_id, excluded.status_digest)
       > (c.last_updated, c.status_received_at, c.status_event_id, c.status_digest);
+
+-- name: insert_status_history
+-- Why: every status event of the batch, appended to status_history in one round trip. The months' partitions
+-- exist already (store.write_batch made them first, outside this transaction). Idempotent by the event's
+-- identity: a replay or a second replica finds its row and changes nothing, unless it is the greater of one
+-- event_id's two records (a gateway's bug): by (received_at, digest) as the version order says, then by source
+-- action and OCPP version (a row seeded by migration 0005 has neither: its event's replay fills them in), so that
+-- even then the row is a function of the set of events. Months before the pruned
+-- horizon are not history any more: their events are skipped here, and counted (the statement returns how
+-- many), but they still update the state tables.
+-- $1 is a JSON array with one object per status event (consumer/coalesce.py HistoryRow).
+WITH incoming AS (
+    SELECT *
+    FROM json_to_recordset($1::json) AS r(
+        charge_point_id text, connector_id int, evse_connector_id int, effective_at timestamptz,
+        received_at timestamptz, event_id uuid, ocpp_version text, source_action text, status text,
+        error_code text, error_info text, vendor_id text, vendor_error_code text
+    )
+), horizon AS (
+    SELECT coalesce((SELECT pruned_before FROM status_history_retention), '-infinity') AS pruned_before
+), kept AS (
+    INSERT INTO status_history AS h (
+        charge_point_id, connector_id, evse_connector_id, effective_at, received_at, event_id, ocpp_version,
+        source_action, status, error_code, error_info, vendor_id, vendor_error_code
+    )
+    SELECT i.* FROM incoming AS i, horizon WHERE i.effective_at >= horizon.pruned_before
+    ON CONFLICT (charge_point_id, connector_id, evse_connector_id, effective_at, event_id) DO UPDATE SET
+        received_at = excluded.received_at,
+        ocpp_version = excluded.ocpp_version,
+        source_action = excluded.source_action,
+        status = excluded.status,
+        error_code = excluded.error_code,
+        error_info = excluded.error_info,
+        vendor_id = excluded.vendor_id,
+        vendor_error_code = excluded.vendor_error_code
+    WHERE (excluded.received_at, excluded.digest, excluded.source_action COLLATE "C", excluded.ocpp_version COLLATE "C")
+        > (h.received_at, h.digest, coalesce(h.source_action, '') COLLATE "C", coalesce(h.ocpp_version, '') COLLATE "C")
+)
+SELECT count(*) FROM incoming AS i, horizon WHERE i.effective_at < horizon.pruned_before;
+
+-- name: ensure_status_history_partitions
+-- Why: the months the batch's history falls in must have partitions before the insert; the function makes
+-- only the missing ones (as the owner: the writer has no DDL right). Outside the write transaction, so that the
+-- partition's brief lock is never awaited while holding row locks.
+SELECT ocpp_ensure_status_history_partitions($1::timestamptz[]);
+
+-- name: upsert_presence
+-- Why: presence is a union of time ranges, so writing is a union: commutative, associative and idempotent, the
+-- same rows in any order. A row that already covers the batch's ranges is not rewritten.
+-- $1 is a JSON array with one object per charge point and UTC day (consumer/coalesce.py PresenceRow), sorted by
+-- charge point: their rows are locked by upsert_charge_points already, in that order.
+INSERT INTO charge_point_presence AS p (charge_point_id, day, present)
+SELECT r.charge_point_id, r.day, r.present::tstzmultirange
+FROM json_to_recordset($1::json) AS r(charge_point_id text, day date, present text)
+ON CONFLICT (charge_point_id, day) DO UPDATE SET present = p.present + excluded.present
+WHERE NOT p.present @> excluded.present;
