@@ -20,6 +20,7 @@ from consumer.queries import query
 
 CREATE_GROUP_ROLES = query("create_group_roles")
 GRANT_GROUP_ROLES = query("grant_group_roles")
+GRANT_PARTITION_MAKER = query("grant_partition_maker")
 
 
 def roles_sql() -> str:
@@ -32,7 +33,9 @@ def roles_sql() -> str:
         "--   CREATE ROLE alice LOGIN PASSWORD '…' IN ROLE ocpp_reader;\n\n"
         "-- 2. In the service's database, as the owner of its tables (migration 0004 did this if the roles existed\n"
         "--    when it ran):\n"
-        f"{GRANT_GROUP_ROLES}\n"
+        f"{GRANT_GROUP_ROLES}\n\n"
+        "-- 3. The same, for the function that makes status_history's monthly partitions (migration 0005):\n"
+        f"{GRANT_PARTITION_MAKER}\n"
     )
 
 
@@ -44,6 +47,7 @@ async def apply_roles(dsn: str, **connect_options) -> None:
     try:
         await conn.execute(CREATE_GROUP_ROLES)
         await conn.execute(GRANT_GROUP_ROLES)
+        await conn.execute(GRANT_PARTITION_MAKER)
     finally:
         await conn.close()
 

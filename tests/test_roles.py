@@ -4,7 +4,9 @@ reader only reads; `python -m consumer.roles` prints the SQL and re-applies the 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 
 import asyncpg
 import pytest
@@ -12,6 +14,8 @@ import pytest
 from consumer.migrate import read_migrations
 from consumer.queries import query
 from consumer.roles import roles_sql
+from consumer.store import apply_events
+from schemas.events import StatusNotification
 from tests.secure_stack import ROOT, error_lines, on_database, read_secret, run_command, service_env, stack_env
 
 pytestmark = [pytest.mark.postgres]
@@ -25,6 +29,8 @@ FROM pg_default_acl d, aclexplode(d.defaclacl) a JOIN pg_roles r ON r.oid = a.gr
 WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND r.rolname LIKE 'ocpp\\_%'
 ORDER BY 1, 2, 3
 """
+MAKES_PARTITIONS = ("SELECT has_function_privilege('ocpp_writer', "
+                    "'ocpp_ensure_status_history_partitions(timestamptz[])', 'EXECUTE')")
 
 
 async def _login(flag: str, db: str) -> asyncpg.Connection:
@@ -96,6 +102,24 @@ def test_migration_0004_runs_the_grants_of_the_roles_command():
     assert migration.rstrip().endswith(block.rstrip())
 
 
+def test_migration_0005_runs_the_partition_grant_of_the_roles_command():
+    migration = (ROOT / "sql" / "migrations" / "0005_status_history_and_presence.sql").read_text()
+    grant = query("grant_partition_maker")
+    assert grant[grant.index("DO $$"):].rstrip() in migration
+
+
+async def test_the_writer_keeps_history_in_a_new_month(writer):
+    """The writer cannot make tables, but status_history's partitions it needs are made for it: a status in a
+    month never seen before is kept, through the owner's function and nothing else."""
+    event = StatusNotification(uuid.uuid4(), "CP-H", "1.6", *(2 * [datetime(2031, 7, 4, tzinfo=timezone.utc)]),
+                               False, 1, "FAULTED", "GROUND_FAILURE")
+    await apply_events(writer, [event])
+    assert await writer.fetchval("SELECT status FROM status_history_2031_07") == "FAULTED"
+    await _refused(writer, "SELECT ocpp_prune_status_history('2031-08-01')")
+    await _refused(writer, "CREATE TABLE status_history_2040_01 PARTITION OF status_history "
+                           "FOR VALUES FROM ('2040-01-01') TO ('2040-02-01')")
+
+
 def test_the_roles_command_prints_the_sql():
     done = run_command(["consumer.roles"], service_env())
     assert done.returncode == 0
@@ -117,11 +141,14 @@ async def test_roles_apply_restores_what_the_migration_granted(db):
             REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ocpp_writer, ocpp_reader;
             REVOKE USAGE ON SCHEMA public FROM ocpp_writer, ocpp_reader;
             ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM ocpp_writer, ocpp_reader;
+            REVOKE EXECUTE ON FUNCTION ocpp_ensure_status_history_partitions(timestamptz[]) FROM ocpp_writer;
         """)
         assert await owner.fetch(GRANTS) == []
+        assert not await owner.fetchval(MAKES_PARTITIONS)
         done = run_command(["consumer.roles", "--apply"], service_env(OCPP_DATABASE_URL=db))
         assert done.returncode == 0, done.stderr
         assert await owner.fetch(GRANTS) == granted
+        assert await owner.fetchval(MAKES_PARTITIONS)
     finally:
         await owner.close()
 

@@ -158,7 +158,8 @@ REVOKE EXECUTE ON FUNCTION ocpp_ensure_status_history_partitions(timestamptz[]) 
 REVOKE EXECUTE ON FUNCTION ocpp_prune_status_history(timestamptz) FROM PUBLIC;
 DO $$
 BEGIN
-    IF to_regrole('ocpp_writer') IS NOT NULL THEN
+    IF to_regrole('ocpp_writer') IS NOT NULL
+       AND to_regprocedure('ocpp_ensure_status_history_partitions(timestamptz[])') IS NOT NULL THEN
         GRANT EXECUTE ON FUNCTION ocpp_ensure_status_history_partitions(timestamptz[]) TO ocpp_writer;
     END IF;
 END

@@ -55,3 +55,16 @@ BEGIN
     END IF;
 END
 $$;
+
+-- name: grant_partition_maker
+-- Why: the writer makes status_history's monthly partitions through one function that runs as the owner
+-- (migration 0005, ocpp_ensure_status_history_partitions); it may call that, and no other DDL. Migration 0005 ran
+-- this block, word for word, where the roles existed.
+DO $$
+BEGIN
+    IF to_regrole('ocpp_writer') IS NOT NULL
+       AND to_regprocedure('ocpp_ensure_status_history_partitions(timestamptz[])') IS NOT NULL THEN
+        GRANT EXECUTE ON FUNCTION ocpp_ensure_status_history_partitions(timestamptz[]) TO ocpp_writer;
+    END IF;
+END
+$$;
