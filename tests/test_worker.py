@@ -11,7 +11,7 @@ import pytest
 
 from consumer.decode import decode
 from consumer.worker import Worker
-from schemas.events import Heartbeat
+from schemas.events import Heartbeat, NotifyEvent, StatusNotification
 from tests.feed import invalid_records, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
 from tests.service import expected_from, running, tables
@@ -205,7 +205,13 @@ async def _busy(worker: Worker) -> bool:
 
 
 async def test_metrics_and_probes(kafka_bootstrap, topic_factory, db, make_settings):
-    """/metrics counts events by action and outcome; /healthz and /readyz answer 200 once partitions are owned."""
+    """/metrics counts events by action and outcome; /healthz and /readyz answer 200 once partitions are owned.
+    With every month of history pruned, each status event still updates the state and is counted as pruned."""
+    owner = await asyncpg.connect(db)
+    try:
+        await owner.execute("SELECT * FROM ocpp_prune_status_history('2100-01-01')")
+    finally:
+        await owner.close()
     topic = await topic_factory("events")
     dlq = await topic_factory("dlq")
     records = valid_records(200, seed=6)
@@ -235,6 +241,21 @@ async def test_metrics_and_probes(kafka_bootstrap, topic_factory, db, make_setti
     assert 'ocpp_dead_letters_total{kind="key_mismatch"} 1.0' in body
     assert f'ocpp_committed_offset{{partition="0",topic="{topic}"}} {float(len(records) + len(invalid))}' in body
     assert "ocpp_event_commit_latency_seconds_count" in body
+    decoded = [decode(v, k) for k, v in records]
+    reported = [e for e in decoded if isinstance(e, StatusNotification)]
+    reported += [item for e in decoded if isinstance(e, NotifyEvent) for item in e.statuses]
+    # Each status event once per batch that holds it: the feed repeats some records, which one batch counts once.
+    distinct = len({(e.charge_point_id, e.connector_id, e.evse_connector_id, e.effective_at, e.event_id)
+                    for e in reported})
+    [pruned] = [float(line.split()[1]) for line in body.splitlines()
+                if line.startswith("ocpp_history_pruned_events_total ")]
+    assert 0 < distinct <= pruned <= len(reported)
+    conn = await asyncpg.connect(db)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM status_history") == 0
+        assert await conn.fetchval("SELECT count(*) FROM connector") > 0
+    finally:
+        await conn.close()
 
 
 async def test_refuses_to_start_with_pending_migrations(kafka_bootstrap, topic_factory, database_url, make_settings):
