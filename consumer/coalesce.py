@@ -9,8 +9,11 @@ alone, in any order. A 2.x port's status is not decided here: it is derived from
 when the batch is written (sql/queries/state.sql), so the batch only names the ports to derive again.
 
 Time is kept too: every status event becomes a `status_history` row (only duplicates of one event collapse, by the
-same version order), and every event marks its charge point present for the presence window after its
-`received_at`; the batch merges those ranges per charge point and UTC day, as the database unions them.
+same version order), and every event's `received_at` marks its charge point present for the presence window
+after it; the batch merges a charge point's ranges and cuts them at UTC midnight, and the database unions them
+into the stored day. These rows travel as JSON arrays, not objects: PostgreSQL parses an array row in ~2 µs
+where json_to_recordset spent ~7 µs on the same row as an object, and orjson writes tuples five times faster
+than dataclasses (bench figures in BENCHMARKS.md, "History and presence").
 
 This runs on the hot path, so it is plain dict passes and tuple comparisons; which rows an event touches is its
 action's fold (consumer/actions), looked up once per event. The row classes are slotted but not frozen: they are
@@ -23,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from uuid import UUID
 
@@ -105,35 +108,6 @@ class PortRow:
     connector_id: int
 
 
-@dataclass(slots=True)
-class HistoryRow:
-    """One status event as `status_history` keeps it. Field names are the JSON keys `insert_status_history`
-    reads."""
-
-    charge_point_id: str
-    connector_id: int
-    evse_connector_id: int | None
-    effective_at: datetime
-    received_at: datetime
-    event_id: UUID
-    ocpp_version: str
-    source_action: str
-    status: str
-    error_code: str | None
-    error_info: str | None
-    vendor_id: str | None
-    vendor_error_code: str | None
-
-
-@dataclass(slots=True)
-class PresenceRow:
-    """A charge point's presence within one UTC day, as a tstzmultirange literal (`upsert_presence` unions it)."""
-
-    charge_point_id: str
-    day: date
-    present: str
-
-
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Rows sorted by key, so every writer locks rows in the same order and concurrent batches cannot deadlock.
@@ -146,8 +120,8 @@ class Batch:
     connectors: list[ConnectorRow]
     evse_connectors: list[EvseConnectorRow]
     evse_ports: list[PortRow]
-    history: list[HistoryRow]
-    presence: list[PresenceRow]
+    history: list[tuple]  # insert_status_history's array rows: see Rows.batch
+    presence: list[tuple]  # upsert_presence's: (charge point, [[start, end], ...] within one UTC day)
 
     def __len__(self) -> int:
         return len(self.charge_points) + len(self.connectors) + len(self.evse_connectors) + len(self.evse_ports)
@@ -177,7 +151,7 @@ class Rows:
         self.presence_window = presence_window
         self.last_updated: dict[str, datetime] = {}
         self.seen: dict[str, set[datetime]] = {}
-        self.history: dict[tuple, tuple[StatusNotification, str]] = {}
+        self.history: dict[tuple, StatusNotification] = {}
         self.boots: dict[str, BootNotification] = {}
         self.charge_point_statuses: dict[str, StatusNotification] = {}
         self.heartbeats: dict[str, datetime] = {}
@@ -195,16 +169,15 @@ class Rows:
             self.seen[cp] = received = set()
         received.add(event.received_at)
 
-    def keep_history(self, event: StatusNotification, source_action: str) -> None:
+    def keep_history(self, event: StatusNotification) -> None:
         """Every status event is history; only duplicates of one (its identity: what it is about, when, which
         event) collapse, to the greater (received_at, digest), as the table's ON CONFLICT keeps them."""
         key = (event.charge_point_id, event.connector_id, event.evse_connector_id, event.effective_at,
                event.event_id)
         kept = self.history.get(key)
-        if kept is None or event.received_at > kept[0].received_at or (
-                event.received_at == kept[0].received_at
-                and _history_tie_break(event, source_action) > _history_tie_break(*kept)):
-            self.history[key] = (event, source_action)
+        if kept is None or event.received_at > kept.received_at or (
+                event.received_at == kept.received_at and _history_tie_break(event) > _history_tie_break(kept)):
+            self.history[key] = event
 
     def offer_boot(self, event: BootNotification) -> None:
         _keep_newer(self.boots, event.charge_point_id, event, _boot_content)
@@ -278,44 +251,40 @@ class Rows:
             for cp, evse in sorted({(cp, evse) for cp, evse, _ in self.evse_connectors})
         ]
         history = [
-            HistoryRow(
-                charge_point_id=e.charge_point_id, connector_id=e.connector_id,
-                evse_connector_id=e.evse_connector_id, effective_at=e.effective_at, received_at=e.received_at,
-                event_id=e.event_id, ocpp_version=e.ocpp_version, source_action=source, status=e.status,
-                error_code=e.error_code, error_info=e.error_info, vendor_id=e.vendor_id,
-                vendor_error_code=e.vendor_error_code,
-            )
-            for e, source in self.history.values()
+            (e.charge_point_id, e.connector_id, e.evse_connector_id, e.effective_at, e.received_at, e.event_id,
+             e.ocpp_version, e.source_action, e.status, e.error_code, e.error_info, e.vendor_id, e.vendor_error_code)
+            for e in self.history.values()
         ]
-        presence = [
-            PresenceRow(cp, day, ranges)
-            for cp in sorted(self.seen) for day, ranges in presence_by_day(self.seen[cp], self.presence_window)
-        ]
+        window = self.presence_window
+        presence = [(cp, day) for cp in sorted(self.seen) for day in presence_by_day(self.seen[cp], window)]
         return Batch(charge_points, connectors, evse_connectors, evse_ports, history, presence)
 
 
-def presence_by_day(received: Iterable[datetime], window: timedelta) -> list[tuple[date, str]]:
-    """The union of [t, t + window) over the receipt times, cut at UTC midnight: per day, a tstzmultirange
-    literal. Merging here keeps the row to one union per charge point and day, whatever the batch holds."""
+def presence_by_day(received: set[datetime], window: timedelta) -> list[list[list[datetime]]]:
+    """The union of [t, t + window) over the receipt times, as disjoint [start, end) pairs grouped by UTC day
+    (a pair that crosses midnight is cut there). Most charge points send one or two events a batch, so the
+    common case is one pair."""
     merged: list[list[datetime]] = []
     for start in sorted(received):
-        end = start + window
         if merged and start <= merged[-1][1]:
+            end = start + window
             if end > merged[-1][1]:
                 merged[-1][1] = end
         else:
-            merged.append([start, end])
-    days: dict[date, list[str]] = {}
+            merged.append([start, start + window])
+    days: list[list[list[datetime]]] = []
+    day_end = None
     for start, end in merged:
         while True:
-            day = start.date()
-            midnight = datetime(day.year, day.month, day.day, tzinfo=start.tzinfo) + _DAY
-            upper = min(end, midnight)
-            days.setdefault(day, []).append(f'["{start.isoformat()}","{upper.isoformat()}")')
-            if end <= midnight:
+            if day_end is None or start >= day_end:
+                day_end = start.replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
+                days.append([])
+            if end <= day_end:
+                days[-1].append([start, end])
                 break
-            start = midnight
-    return [(day, "{" + ",".join(ranges) + "}") for day, ranges in days.items()]
+            days[-1].append([start, day_end])
+            start = day_end
+    return days
 
 
 def _keep_newer(winners: dict, key, event: StateEvent, content) -> None:
@@ -356,10 +325,10 @@ def _evse_connector_content(event: StatusNotification) -> tuple:
     return (event.status,)
 
 
-def _history_tie_break(event: StatusNotification, source_action: str) -> tuple:
+def _history_tie_break(event: StatusNotification) -> tuple:
     """After received_at, what decides between two records of one event id and key (insert_status_history's
     rule): the digest, then the source action and the OCPP version (compared as bytes, as COLLATE "C" does)."""
-    return content_digest(*_history_content(event)), source_action, event.ocpp_version
+    return content_digest(*_history_content(event)), event.source_action, event.ocpp_version
 
 
 def _history_content(event: StatusNotification) -> tuple:
@@ -375,7 +344,7 @@ DEFAULT_PRESENCE_WINDOW = timedelta(seconds=Settings.model_fields["presence_wind
 
 def coalesce(events: Iterable[StateEvent], presence_window: timedelta = DEFAULT_PRESENCE_WINDOW) -> Batch:
     """The batch's winning values per charge point, port and physical connector, with their versions, sorted by
-    key; its status history; its presence."""
+    key; its status events; its charge points' presence."""
     rows = Rows(presence_window)
     for event in events:
         fold = FOLDS.get(type(event))

@@ -99,7 +99,7 @@ async def make_history_partitions(conn: asyncpg.Connection, batch: Batch) -> Non
     transaction, never inside it: making a partition briefly locks the table, and waiting for that while
     holding charge point rows could deadlock with another replica."""
     if batch.history:
-        months = {row.effective_at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        months = {row[3].replace(day=1, hour=0, minute=0, second=0, microsecond=0)  # effective_at
                   for row in batch.history}
         await conn.execute(_ENSURE_HISTORY_PARTITIONS, sorted(months))
 

@@ -59,6 +59,8 @@ class StatusNotification(Event):
     `connector_id` is the port: OCPP 1.6 connectorId, OCPP 2.x evseId; 0 addresses the charge point itself.
     `evse_connector_id` is, for OCPP 2.x, the physical connector within the EVSE (its connectorId); None for 1.6,
     whose connector is the port. The fault details (`error_info`, `vendor_id`, `vendor_error_code`) are 1.6's.
+    `source_action` is the OCPP action that reported it (a NotifyEvent's availability items say NotifyEvent):
+    status_history keeps it, and the writer sends the event itself as the history row.
     """
 
     action: ClassVar[str] = "StatusNotification"
@@ -71,6 +73,7 @@ class StatusNotification(Event):
     error_info: str | None = None
     vendor_id: str | None = None
     vendor_error_code: str | None = None
+    source_action: str = field(default="StatusNotification", kw_only=True)
 
 
 @dataclass(slots=True, unsafe_hash=True)

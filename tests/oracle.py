@@ -175,6 +175,7 @@ def expected_history(events: list[StateEvent]) -> set[tuple]:
         if isinstance(event, StatusNotification):
             reported.add((event, "StatusNotification"))
         elif isinstance(event, NotifyEvent):
+            assert all(item.source_action == "NotifyEvent" for item in event.statuses), "as decode makes them"
             reported.update((item, "NotifyEvent") for item in event.statuses)
     kept: dict[tuple, tuple] = {}
     for e, source in reported:
@@ -325,6 +326,7 @@ def _notify_events(draw, cps: tuple[str, ...], ports: tuple[int, ...]) -> Notify
         items.append(StatusNotification(
             **shared, effective_at=draw(_instants), clock_skew_corrected=False, connector_id=evse,
             evse_connector_id=draw(st.integers(1, 2)) if evse else None, status=draw(_STATUSES_2X), error_code=None,
+            source_action="NotifyEvent",
         ))
     return NotifyEvent(**common, statuses=tuple(items), ignored_items=draw(st.integers(0, 2)))
 

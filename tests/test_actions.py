@@ -78,7 +78,8 @@ def test_every_tracked_action_has_an_example():
 @pytest.mark.postgres
 @pytest.mark.parametrize("pair", sorted(EXAMPLES), ids=lambda p: f"{p[0]}-{p[1]}")
 async def test_every_tracked_action_decodes_coalesces_and_writes(pair, database_url):
-    """The action's record becomes its event, folds into a row, and the row lands in its table."""
+    """The action's record becomes its event, folds into a row, and the row lands in its table; a status lands
+    in status_history too, under the action that reported it."""
     payload, event_type, (table, column, expected) = EXAMPLES[pair]
     event = decode(_record(*pair, payload), b"CP-1")
     assert type(event) is event_type
@@ -90,10 +91,16 @@ async def test_every_tracked_action_decodes_coalesces_and_writes(pair, database_
         await apply_events(conn, [event])
         key = "serial_number" if table == "charge_point" else "charge_point_id"
         value = await conn.fetchval(f"SELECT {column} FROM {table} WHERE {key} = 'CP-1'")
+        history = [tuple(row) for row in await conn.fetch(
+            "SELECT source_action, ocpp_version, status FROM status_history")]
     finally:
         await conn.close()
     shown = value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else value
     assert shown == expected
+    if column == "status":
+        assert history == [(pair[1], pair[0], expected)]
+    else:
+        assert history == []
 
 
 def test_an_envelope_without_a_converter_fails_at_import(monkeypatch):

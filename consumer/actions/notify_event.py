@@ -52,7 +52,7 @@ def from_2x(record: env.NotifyEvent201Envelope | env.NotifyEvent21Envelope, rece
             return Rejection("payload", f"payload.eventData.{index}.actualValue: {_EXPECTED_STATUS} (got {shown})")
         event = status_notification.status_event(
             record, received_at, rules, item.timestamp, f"payload.eventData.{index}.timestamp", target[0], status,
-            None, target[1],
+            None, target[1], source_action="NotifyEvent",
         )
         if type(event) is Rejection:
             return event
@@ -85,7 +85,7 @@ def fold(rows, event: NotifyEvent) -> None:
     """Each item is offered exactly as its StatusNotification would be, and is an event of the charge point."""
     for status in event.statuses:
         rows.touch(status)
-        rows.keep_history(status, "NotifyEvent")
+        rows.keep_history(status)
         status_notification.offer(rows, status)
 
 

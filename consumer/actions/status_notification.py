@@ -14,7 +14,8 @@ from schemas.events import Rejection, StatusNotification
 def status_event(record, received_at: datetime, rules: TimeRules, timestamp: str | None, where: str,
                  connector_id: int, status: str, error_code: str | None = None, evse_connector_id: int | None = None,
                  error_info: str | None = None, vendor_id: str | None = None,
-                 vendor_error_code: str | None = None) -> StatusNotification | Rejection:
+                 vendor_error_code: str | None = None,
+                 source_action: str = "StatusNotification") -> StatusNotification | Rejection:
     """The status holds from the charger's timestamp (the field at `where`) when it is believable
     (consumer.clock), else from receipt. Also how a NotifyEvent's AvailabilityState item becomes the
     StatusNotification it equals (notify_event)."""
@@ -22,6 +23,7 @@ def status_event(record, received_at: datetime, rules: TimeRules, timestamp: str
         return StatusNotification(
             record.event_id, record.charge_point_id, record.ocpp_version, received_at, received_at, False,
             connector_id, status, error_code, evse_connector_id, error_info, vendor_id, vendor_error_code,
+            source_action=source_action,
         )
     charger_time = utc(timestamp)  # consumer.actions.base.effective_time, inlined: this runs for most records
     if type(charger_time) is str:
@@ -31,6 +33,7 @@ def status_event(record, received_at: datetime, rules: TimeRules, timestamp: str
         record.event_id, record.charge_point_id, record.ocpp_version, received_at, effective_at,
         correction == CHARGER_CLOCK_AHEAD, connector_id, status, error_code, evse_connector_id, error_info,
         vendor_id, vendor_error_code, time_corrections=(correction,) if correction else (),
+        source_action=source_action,
     )
 
 
@@ -53,7 +56,7 @@ def from_2x(record: env.StatusNotification201Envelope | env.StatusNotification21
 
 def fold(rows, event: StatusNotification) -> None:
     """The status is history, and state: see `offer`."""
-    rows.keep_history(event, "StatusNotification")
+    rows.keep_history(event)
     offer(rows, event)
 
 

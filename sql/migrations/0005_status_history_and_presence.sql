@@ -32,10 +32,15 @@ CREATE TABLE status_history (
     vendor_error_code VARCHAR(255),
     -- The last tie-break of the version order, as the state tables compute it for the same group: a 1.6 port's
     -- five values, otherwise the status alone. Computed here, not by the writer: it is needed only for ties.
-    digest            UUID NOT NULL GENERATED ALWAYS AS (
-        CASE WHEN connector_id > 0 AND evse_connector_id IS NULL
-             THEN ocpp_content_digest(status, error_code, error_info, vendor_id, vendor_error_code)
-             ELSE ocpp_content_digest(status) END) STORED,
+    -- ocpp_content_digest written out: the function call cost ~8 µs a row on insert, the expression ~1 µs.
+    digest            UUID NOT NULL GENERATED ALWAYS AS (md5(
+        coalesce(length(status)::text || ':' || status, 'null')
+        || CASE WHEN connector_id > 0 AND evse_connector_id IS NULL
+                THEN coalesce(length(error_code)::text || ':' || error_code, 'null')
+                     || coalesce(length(error_info)::text || ':' || error_info, 'null')
+                     || coalesce(length(vendor_id)::text || ':' || vendor_id, 'null')
+                     || coalesce(length(vendor_error_code)::text || ':' || vendor_error_code, 'null')
+                ELSE '' END)::uuid) STORED,
     CONSTRAINT status_history_key UNIQUE NULLS NOT DISTINCT
         (charge_point_id, connector_id, evse_connector_id, effective_at, event_id)
 ) PARTITION BY RANGE (effective_at);
@@ -187,7 +192,7 @@ COMMENT ON COLUMN status_history.error_info IS '1.6 info. NULL: not reported, or
 COMMENT ON COLUMN status_history.vendor_id IS '1.6 vendorId. NULL: not reported, or 2.x.';
 COMMENT ON COLUMN status_history.vendor_error_code IS '1.6 vendorErrorCode. NULL: not reported, or 2.x.';
 COMMENT ON COLUMN status_history.digest IS
-    'ocpp_content_digest of the values (a 1.6 port: status, error_code, error_info, vendor_id, vendor_error_code; otherwise status): the last tie-break of the version order.';
+    'ocpp_content_digest (written out) of the values (a 1.6 port: status, error_code, error_info, vendor_id, vendor_error_code; otherwise status): the last tie-break of the version order.';
 COMMENT ON TABLE status_history_retention IS
     'The history''s horizon: months before pruned_before were dropped by ocpp_prune_status_history. No row: nothing pruned.';
 COMMENT ON TABLE charge_point_presence IS

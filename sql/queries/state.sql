@@ -248,21 +248,21 @@ WHERE (c.status_family = '2.x'
 
 -- name: insert_status_history
 -- Why: every status event of the batch, appended to status_history in one round trip. The months' partitions
--- exist already (store.write_batch made them first, outside this transaction). Idempotent by the event's
--- identity: a replay or a second replica finds its row and changes nothing, unless it is the greater of one
--- event_id's two records (a gateway's bug): by (received_at, digest) as the version order says, then by source
--- action and OCPP version (a row seeded by migration 0005 has neither: its event's replay fills them in), so that
--- even then the row is a function of the set of events. Months before the pruned
--- horizon are not history any more: their events are skipped here, and counted (the statement returns how
--- many), but they still update the state tables.
--- $1 is a JSON array with one object per status event (consumer/coalesce.py HistoryRow).
-WITH incoming AS (
-    SELECT *
-    FROM json_to_recordset($1::json) AS r(
-        charge_point_id text, connector_id int, evse_connector_id int, effective_at timestamptz,
-        received_at timestamptz, event_id uuid, ocpp_version text, source_action text, status text,
-        error_code text, error_info text, vendor_id text, vendor_error_code text
-    )
+-- exist already (store.make_history_partitions made them first, outside this transaction). Idempotent by the
+-- event's identity: a replay or a second replica finds its row and changes nothing, unless it is the greater of
+-- one event_id's two records (a gateway's bug): by (received_at, digest) as the version order says, then by
+-- source action and OCPP version (a row seeded by migration 0005 has neither: its event's replay fills them in),
+-- so that even then the row is a function of the set of events. Months before the pruned horizon are not history
+-- any more: their events are skipped here, and counted (the statement returns how many), but they still update
+-- the state tables.
+-- $1 is a JSON array of arrays, one per status event, in the order of the column list below
+-- (consumer/coalesce.py Rows.batch).
+WITH incoming AS MATERIALIZED (
+    SELECT a->>0 AS charge_point_id, (a->>1)::int AS connector_id, (a->>2)::int AS evse_connector_id,
+           (a->>3)::timestamptz AS effective_at, (a->>4)::timestamptz AS received_at, (a->>5)::uuid AS event_id,
+           a->>6 AS ocpp_version, a->>7 AS source_action, a->>8 AS status, a->>9 AS error_code,
+           a->>10 AS error_info, a->>11 AS vendor_id, a->>12 AS vendor_error_code
+    FROM json_array_elements($1::json) AS a
 ), horizon AS (
     SELECT coalesce((SELECT pruned_before FROM status_history_retention), '-infinity') AS pruned_before
 ), kept AS (
@@ -294,10 +294,12 @@ SELECT ocpp_ensure_status_history_partitions($1::timestamptz[]);
 -- name: upsert_presence
 -- Why: presence is a union of time ranges, so writing is a union: commutative, associative and idempotent, the
 -- same rows in any order. A row that already covers the batch's ranges is not rewritten.
--- $1 is a JSON array with one object per charge point and UTC day (consumer/coalesce.py PresenceRow), sorted by
--- charge point: their rows are locked by upsert_charge_points already, in that order.
+-- $1 is a JSON array with one [charge point, [[start, end], ...]] per charge point and UTC day: the batch's
+-- ranges, merged and cut at midnight (consumer/coalesce.py presence_by_day), sorted by charge point, whose rows
+-- upsert_charge_points has locked already, in that order.
 INSERT INTO charge_point_presence AS p (charge_point_id, day, present)
-SELECT r.charge_point_id, r.day, r.present::tstzmultirange
-FROM json_to_recordset($1::json) AS r(charge_point_id text, day date, present text)
+SELECT a->>0, ((a->1->0->>0)::timestamptz AT TIME ZONE 'UTC')::date,
+       (SELECT range_agg(tstzrange((r->>0)::timestamptz, (r->>1)::timestamptz)) FROM json_array_elements(a->1) AS r)
+FROM json_array_elements($1::json) AS a
 ON CONFLICT (charge_point_id, day) DO UPDATE SET present = p.present + excluded.present
 WHERE NOT p.present @> excluded.present;
