@@ -1,4 +1,5 @@
-"""`ocpp-consumer`: one entry point for operators (run, migrate) and gateway developers (validate, schema).
+"""`ocpp-consumer`: one entry point for operators (run, migrate, exclusions, history), analysts (report) and
+gateway developers (validate, schema).
 
 Each subcommand imports its module only when chosen, so `validate` and `schema` start fast and need no
 broker or database. Exit statuses: 0 success, 1 the work found a problem (invalid records, a failed run),
@@ -73,6 +74,126 @@ def _dlq_replay(args: argparse.Namespace) -> int:
         note = f" ({skipped} without a value, not replayable)" if skipped else ""
         print(f"{kind}: {verb} {report.sent[kind]}{note}")
     print(f"total: {verb} {sum(report.sent.values())}; {report.other_kinds} dead letter(s) of other kinds left alone")
+    return 0
+
+
+def _date(text: str):
+    """A report's or a prune's DATE: that day's UTC midnight, so a period is whole UTC days and means the same
+    wherever it is run."""
+    from datetime import date, datetime, time, timezone
+
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
+
+
+@contextlib.contextmanager
+def _database(settings):
+    """One connection as the configured user, for the operators' and analysts' commands; the server named in the
+    error when it cannot be reached, and a refused privilege said as what to run it as."""
+    import asyncpg
+
+    from consumer.clients import describe_database
+
+    try:
+        with _reaching(f"PostgreSQL at {describe_database(settings)}"):
+            yield
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise UserError(f"the user of {describe_database(settings)} may not do this ({exc}); run it as the owner "
+                        "of the tables or a role granted the rights (docs/tables.md)", status=2) from exc
+
+
+def _on_database(settings, work):
+    """`await work(conn)` on one connection as the configured user, with _database's error lines."""
+    import asyncio
+
+    import asyncpg
+
+    from consumer.clients import database_connect_options
+
+    async def run():
+        conn = await asyncpg.connect(settings.database_url.get_secret_value(), **database_connect_options(settings))
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    with _database(settings):
+        return asyncio.run(run())
+
+
+def _period_problem(start, end) -> str | None:
+    if end == start:
+        return (f"the period --from {start:%Y-%m-%d} --to {end:%Y-%m-%d} is empty: --to is excluded, so it must "
+                "be after --from")
+    if end < start:
+        return f"the period is reversed: --to {end:%Y-%m-%d} is before --from {start:%Y-%m-%d}"
+    return None
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Exactly the report on stdout (nothing else), so that it can be redirected to a file or piped."""
+    from consumer.report import fetch_report, write_report
+
+    problem = _period_problem(args.start, args.end)
+    if problem:
+        raise UserError(problem, status=2)
+    rows = _on_database(load_settings(),
+                        lambda conn: fetch_report(conn, args.report_kind, args.start, args.end, args.as_of))
+    write_report(args.report_kind, rows, sys.stdout, args.format)
+    return 0
+
+
+def _exclusions_add(args: argparse.Namespace) -> int:
+    """Print the new id (what `exclusions remove` takes); a bad window is refused before connecting."""
+    from consumer.exclusions import Exclusion, InvalidExclusion, add
+
+    exclusion = Exclusion(args.charge_point, args.connector, args.start, args.end, args.reason, args.note)
+    try:
+        exclusion.check()
+    except InvalidExclusion as exc:
+        raise UserError(str(exc), status=2) from None
+    new_id, known = _on_database(load_settings(), lambda conn: add(conn, exclusion))
+    if not known:
+        print(f"ocpp-consumer: exclusions add: note: no charge point {args.charge_point!r} is known yet; the "
+              "exclusion is kept and applies once it reports", file=sys.stderr)
+    print(new_id)
+    return 0
+
+
+def _exclusions_list(args: argparse.Namespace) -> int:
+    from consumer.exclusions import fetch_all, write_list
+
+    write_list(_on_database(load_settings(), fetch_all), sys.stdout)
+    return 0
+
+
+def _exclusions_remove(args: argparse.Namespace) -> int:
+    from consumer.exclusions import remove
+
+    if not _on_database(load_settings(), lambda conn: remove(conn, args.id)):
+        raise UserError(f"no exclusion with id {args.id} (`ocpp-consumer exclusions list` shows them)")
+    print(f"removed exclusion {args.id}")
+    return 0
+
+
+def _history_prune(args: argparse.Namespace) -> int:
+    """One line per month dropped, then a summary. A date in the future is refused: it would drop the months
+    being written and keep every later event of them out of the history."""
+    from datetime import datetime, timezone
+
+    from consumer.history import prune
+
+    if args.before > datetime.now(timezone.utc):
+        raise UserError(f"--before {args.before:%Y-%m-%d} is in the future: it would drop the months being "
+                        "written; give a date in the past", status=2)
+    dropped = _on_database(load_settings(), lambda conn: prune(conn, args.before))
+    for name in dropped:
+        print(f"dropped {name}")
+    print(f"history before {args.before:%Y-%m-%d}: {len(dropped)} month(s) dropped; whole months only, so a "
+          "month that the date cuts is kept")
     return 0
 
 
@@ -218,6 +339,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
     p.set_defaults(handler=_dlq_replay)
 
+    p = sub.add_parser("report", help="the uptime report: per-port uptime, or the outage list, for a period")
+    reports = p.add_subparsers(dest="report_kind", required=True, metavar="REPORT")
+    for kind, text in (("uptime", "per port: observed, outage and excluded minutes, uptime percent, outages"),
+                       ("outages", "per outage: port, start, end, minutes, excluded minutes, cause, error codes")):
+        p = reports.add_parser(kind, help=text)
+        p.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE",
+                       help="first day of the period (YYYY-MM-DD, from UTC midnight)")
+        p.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE",
+                       help="the day after the period (YYYY-MM-DD, UTC midnight; excluded)")
+        p.add_argument("--as-of", dest="as_of", type=_datetime, metavar="TIME",
+                       help="count only what happened before this RFC 3339 time (default: now)")
+        p.add_argument("--format", choices=("csv", "json"), default="csv", help="csv (default) or json")
+        p.set_defaults(handler=_report, label=f"report {kind}")
+
+    p = sub.add_parser("exclusions", help="windows in which outages are outside the operator's control")
+    exclusions = p.add_subparsers(dest="exclusions_command", required=True, metavar="EXCLUSIONS_COMMAND")
+    p = exclusions.add_parser("add", help="add a window; prints its id")
+    p.add_argument("--charge-point", required=True, metavar="ID", help="the charge point (serial_number)")
+    p.add_argument("--connector", type=int, metavar="N", help="one port (default: the whole charge point)")
+    p.add_argument("--from", dest="start", type=_datetime, required=True, metavar="TIME",
+                   help="start of the window, RFC 3339 (included)")
+    p.add_argument("--to", dest="end", type=_datetime, required=True, metavar="TIME",
+                   help="end of the window, RFC 3339 (excluded)")
+    p.add_argument("--reason", type=int, required=True, metavar="CODE",
+                   help="1 utility interruption, 2 vehicle-caused, 3 scheduled maintenance, 4 vandalism, "
+                        "5 natural disaster, 6 outside operating hours")
+    p.add_argument("--note", help="free text: ticket, work order, what happened")
+    p.set_defaults(handler=_exclusions_add, label="exclusions add")
+    p = exclusions.add_parser("list", help="every window, as CSV")
+    p.set_defaults(handler=_exclusions_list, label="exclusions list")
+    p = exclusions.add_parser("remove", help="remove a window by its id")
+    p.add_argument("id", type=int, help="the id `exclusions add` printed (or `exclusions list` shows)")
+    p.set_defaults(handler=_exclusions_remove, label="exclusions remove")
+
+    p = sub.add_parser("history", help="the status history's retention")
+    history = p.add_subparsers(dest="history_command", required=True, metavar="HISTORY_COMMAND")
+    p = history.add_parser("prune", help="drop whole months of status history before a date (as the owner)")
+    p.add_argument("--before", type=_date, required=True, metavar="DATE",
+                   help="drop the months that end on or before this day (YYYY-MM-DD, UTC midnight)")
+    p.set_defaults(handler=_history_prune, label="history prune")
+
     # The simulator parses its own options; argparse's REMAINDER would refuse ones that start with "-".
     p = sub.add_parser("simulate", help="publish a simulated gateway feed (see `simulate --help`)", add_help=False)
     p.set_defaults(handler=_simulate, simulate_args=[])
@@ -235,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except UserError as exc:
         command = f"{args.command} {args.dlq_command}" if args.command == "dlq" else args.command
-        return _fail(command, str(exc), status=exc.status)
+        return _fail(getattr(args, "label", command), str(exc), status=exc.status)
 
 
 if __name__ == "__main__":
