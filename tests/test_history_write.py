@@ -147,10 +147,44 @@ async def test_a_pruned_month_still_updates_the_state_and_is_counted(db):
         assert written.history_pruned == 1
         assert await conn.fetchval("SELECT status FROM connector") == "FINISHING"
         assert [row[0] for row in await conn.fetch("SELECT status FROM status_history ORDER BY effective_at")] == [
-            "CHARGING", "FINISHING"]
+            "AVAILABLE", "CHARGING", "FINISHING"]  # February's, as in force at the horizon, then March's
         assert await conn.fetchval("SELECT to_regclass('status_history_2026_02')") is None
     finally:
         await pool.close()
+        await conn.close()
+
+
+async def test_prune_keeps_what_was_in_force_at_the_horizon(db):
+    """Pruning February forgets its events but not their outcome: each series' winning row before March is kept
+    (in the default partition), so a port silent since February is still faulted in March's report, with its
+    outage's own start; pruning again, further, keeps the winners at the new horizon only."""
+    conn = await asyncpg.connect(db)
+    try:
+        def on(port: int, day: datetime, value: str) -> StatusNotification:
+            return StatusNotification(**(common("CP-1", 0) | dict(effective_at=day, received_at=day)),
+                                      connector_id=port, status=value, error_code=None)
+
+        feb = datetime(2026, 2, 10, tzinfo=timezone.utc)
+        events = [on(1, feb, "AVAILABLE"), on(1, feb + timedelta(days=1), "CHARGING"), on(2, feb, "FAULTED"),
+                  on(1, datetime(2026, 3, 2, tzinfo=timezone.utc), "AVAILABLE")]
+        await apply_events(conn, events)
+        await conn.execute("SELECT * FROM ocpp_prune_status_history('2026-03-15')")
+        kept = await conn.fetch("SELECT tableoid::regclass::text AS part, connector_id, status FROM status_history "
+                                "ORDER BY effective_at, connector_id")
+        assert [tuple(row) for row in kept] == [
+            ("status_history_before_horizon", 2, "FAULTED"), ("status_history_before_horizon", 1, "CHARGING"),
+            ("status_history_2026_03", 1, "AVAILABLE")]
+        outages = await conn.fetch("SELECT connector_id, start, cause FROM port_outages('2026-03-01', '2026-04-01', "
+                                   "'2026-04-01') WHERE connector_id = 2")
+        assert [tuple(row) for row in outages] == [(2, feb, "FAULTED")]
+        await conn.execute("SELECT * FROM ocpp_prune_status_history('2026-04-01')")
+        kept = await conn.fetch("SELECT tableoid::regclass::text AS part, connector_id, status FROM status_history "
+                                "ORDER BY effective_at, connector_id")
+        assert [tuple(row) for row in kept] == [
+            ("status_history_before_horizon", 2, "FAULTED"), ("status_history_before_horizon", 1, "AVAILABLE")]
+        with pytest.raises(asyncpg.InvalidParameterValueError, match="in the future"):
+            await conn.execute("SELECT * FROM ocpp_prune_status_history(now() + interval '1 day')")
+    finally:
         await conn.close()
 
 

@@ -159,8 +159,14 @@ async def test_prune_drops_whole_months(month):
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[0] == "dropped status_history_2026_02"
         assert "1 month(s) dropped" in done.stdout
-        assert await conn.fetchval("SELECT count(*) FROM status_history WHERE effective_at < '2026-03-01'") == 0
-        assert await conn.fetchval("SELECT count(*) FROM status_history") == rows_before
+        # Before the horizon only what was in force at it: one row per series, in the default partition.
+        carried = await conn.fetchrow(
+            "SELECT count(*) AS n, count(DISTINCT (charge_point_id, connector_id, evse_connector_id)) AS series, "
+            "bool_and(tableoid = 'status_history_before_horizon'::regclass) AS all_carried "
+            "FROM status_history WHERE effective_at < '2026-03-01'")
+        assert carried["n"] == carried["series"] > 0 and carried["all_carried"]
+        assert await conn.fetchval("SELECT count(*) FROM status_history WHERE effective_at >= '2026-03-01'") == (
+            rows_before)
         assert await conn.fetchval("SELECT to_regclass('status_history_2026_02')") is None
 
         late = status("CP-9", 1, t("2026-02-10T00:00"), "FAULTED", received=t("2026-03-20T00:00"))

@@ -206,10 +206,10 @@ async def _busy(worker: Worker) -> bool:
 
 async def test_metrics_and_probes(kafka_bootstrap, topic_factory, db, make_settings):
     """/metrics counts events by action and outcome; /healthz and /readyz answer 200 once partitions are owned.
-    With every month of history pruned, each status event still updates the state and is counted as pruned."""
+    With the feed's month of history pruned, each status event still updates the state and is counted as pruned."""
     owner = await asyncpg.connect(db)
     try:
-        await owner.execute("SELECT * FROM ocpp_prune_status_history('2100-01-01')")
+        await owner.execute("SELECT * FROM ocpp_prune_status_history('2026-12-01')")  # the feed is of November
     finally:
         await owner.close()
     topic = await topic_factory("events")

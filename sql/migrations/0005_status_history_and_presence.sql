@@ -88,19 +88,42 @@ COMMENT ON FUNCTION ocpp_ensure_status_history_partitions(timestamptz[]) IS
     'Makes the monthly status_history partitions (UTC months, status_history_YYYY_MM) these effective times fall in, except pruned months; returns how many it made. The writer calls it before each batch.';
 
 -- Retention: drops every month that ends on or before `before` and remembers the horizon, so a late event of a
--- dropped month does not bring the month back. Whole months only: a month that `before` cuts is kept.
+-- dropped month does not bring the month back. Whole months only: a month that `before` cuts is kept. What was in
+-- force at the horizon is not forgotten: each series' winning row before it (a 1.6 port's, a 2.x connector's, a
+-- charge point's own status) is carried into status_history_before_horizon, the table's DEFAULT partition, so a
+-- port that reported nothing since still has its status, and exists, in a later period's report. Later prunes
+-- replace those rows with the winners at the new horizon. No month partition is ever made before the horizon, so
+-- the default partition never holds a row that a new month's partition would need.
 CREATE FUNCTION ocpp_prune_status_history(before timestamptz) RETURNS TABLE (dropped text)
 LANGUAGE plpgsql AS $$
 DECLARE
+    horizon timestamptz := date_trunc('month', before, 'UTC');
     part record;
     upper_bound timestamptz;
 BEGIN
+    IF before > now() THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('cannot prune status history before %s: it is in the future, and would drop the '
+                             'months being written', before);
+    END IF;
     LOCK TABLE status_history IN ACCESS EXCLUSIVE MODE;  -- what dropping a partition takes anyway, up front
+    -- An earlier prune may have gone further: what it carried stays the truth at its horizon.
+    horizon := greatest(horizon, (SELECT pruned_before FROM status_history_retention));
+    DROP TABLE IF EXISTS pg_temp.carried;
+    CREATE TEMPORARY TABLE carried ON COMMIT DROP AS
+    SELECT DISTINCT ON (charge_point_id, connector_id, evse_connector_id)
+           charge_point_id, connector_id, evse_connector_id, effective_at, received_at, event_id, ocpp_version,
+           source_action, status, error_code, error_info, vendor_id, vendor_error_code
+    FROM status_history
+    WHERE effective_at < horizon
+    ORDER BY charge_point_id, connector_id, evse_connector_id, effective_at DESC, received_at DESC, event_id DESC,
+             digest DESC;
     FOR part IN
         SELECT i.inhrelid::regclass::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = 'status_history'::regclass
     LOOP
+        CONTINUE WHEN part.bound = 'DEFAULT';
         upper_bound := substring(part.bound FROM $re$TO \('([^']+)'\)$re$)::timestamptz;
         IF upper_bound <= before THEN
             EXECUTE format('DROP TABLE %s', part.name);
@@ -108,13 +131,20 @@ BEGIN
             RETURN NEXT;
         END IF;
     END LOOP;
-    INSERT INTO status_history_retention AS r (pruned_before)
-    VALUES (date_trunc('month', before, 'UTC'))
+    IF to_regclass('status_history_before_horizon') IS NULL THEN
+        CREATE TABLE status_history_before_horizon PARTITION OF status_history DEFAULT;
+    END IF;
+    DELETE FROM status_history_before_horizon;
+    INSERT INTO status_history (charge_point_id, connector_id, evse_connector_id, effective_at, received_at,
+                                event_id, ocpp_version, source_action, status, error_code, error_info, vendor_id,
+                                vendor_error_code)
+    SELECT * FROM carried;
+    INSERT INTO status_history_retention AS r (pruned_before) VALUES (horizon)
     ON CONFLICT (singleton) DO UPDATE SET pruned_before = greatest(r.pruned_before, excluded.pruned_before);
 END
 $$;
 COMMENT ON FUNCTION ocpp_prune_status_history(timestamptz) IS
-    'Drops the status_history months that end on or before the given time (whole months) and keeps later events of them out; run as the owner (ocpp-consumer history prune --before DATE). Returns the partitions dropped.';
+    'Drops the status_history months that end on or before the given time (whole months), keeps later events of them out, and keeps each series'' row in force at the horizon (status_history_before_horizon); run as the owner (ocpp-consumer history prune --before DATE). Returns the partitions dropped.';
 
 -- Presence: a charge point was connected for OCPP_PRESENCE_WINDOW_SECONDS after each valid event it sent. One row
 -- per charge point and UTC day, holding that day's part of the union; union is commutative, associative and
