@@ -1,6 +1,6 @@
 """Property: the tables are a pure function of the set of events, whatever the order, duplication and batching —
 the derived status of every port (2.x EVSEs with two connectors, ports reported in both OCPP families), the status
-history and the presence included."""
+history, the presence and the uptime report included."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ def test_coalesce_keeps_the_winners(events):
         {(cp, evse) for cp, evse, _ in evse_connectors})
 
 
+# The drawn events' instants are seconds after 2026-11-24 12:00; presence lasts ten minutes after each.
+_UPTIME = "SELECT * FROM port_uptime('2026-11-24 11:59', '2026-11-24 12:30', '2026-11-24 12:20')"
+_OUTAGES = "SELECT * FROM port_outages('2026-11-24 11:59', '2026-11-24 12:30', '2026-11-24 12:20')"
+
+
 async def write_runs(dsn: str, runs: list[list[list]]) -> list[tuple]:
     """Each run from empty tables: its batches, each coalesced and written in its own transaction."""
     conn = await asyncpg.connect(dsn)
@@ -58,7 +63,8 @@ async def write_runs(dsn: str, runs: list[list[list]]) -> list[tuple]:
                                "charge_point_presence RESTART IDENTITY")
             for batch in batches:
                 await apply_events(conn, batch)
-            results.append((await fetch_state(conn), await fetch_history(conn), await fetch_presence(conn)))
+            report = (await conn.fetch(_UPTIME), await conn.fetch(_OUTAGES))
+            results.append((await fetch_state(conn), await fetch_history(conn), await fetch_presence(conn), report))
         return results
     finally:
         await conn.close()
@@ -84,8 +90,10 @@ def _any_order_gives_the_oracle(database_url: str, events_strategy_: st.SearchSt
             bounds = [0, *cuts, len(run)]
             runs.append([run[i:j] for i, j in zip(bounds, bounds[1:]) if j > i])
         expected = expected_state(events), expected_history(events), expected_presence(events)
-        for result in asyncio.run(write_runs(database_url, runs)):
-            assert result == expected
+        results = asyncio.run(write_runs(database_url, runs))
+        for result in results:
+            assert result[:3] == expected
+            assert result[3] == results[0][3]  # the report, a function of the tables: the same from every run
 
     check()
 
