@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -11,8 +12,10 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pytest
 
-from consumer.coalesce import coalesce
+from consumer.coalesce import (ChargePointRow, ConnectorRow, EvseConnectorRow, HistoryRow, PortRow,
+                                coalesce)
 from consumer.migrate import migrate
+from consumer.queries import query
 from consumer.store import apply_events, write_batch
 from schemas.events import BootNotification, Heartbeat, Ignored, NotifyEvent, StateEvent, StatusNotification
 from tests.oracle import PORT_PRECEDENCE, connector_uuid, expected_state, expected_tables, fetch_state, fetch_tables
@@ -309,3 +312,16 @@ async def test_content_digest_is_the_same_in_python_and_sql(conn):
 
     for values in [("AVAILABLE", None), ("", None), (None, ""), ("a:b", "c"), ("a", ":bc"), ("Ünïcødé ⚡", "x" * 300)]:
         assert await conn.fetchval("SELECT ocpp_content_digest($1::text, $2::text)", *values) == content_digest(*values)
+
+
+@pytest.mark.parametrize("name, row", [
+    ("upsert_charge_points", ChargePointRow), ("upsert_connectors", ConnectorRow),
+    ("upsert_evse_connectors", EvseConnectorRow), ("derive_evse_ports", PortRow),
+    ("insert_status_history", HistoryRow),
+])
+def test_each_statement_reads_its_rows_fields_in_order(name, row):
+    """Rows travel as JSON arrays and the statements read them by position: a field added, moved or renamed on
+    one side only would write values into the wrong columns, so the two lists must agree, name for name."""
+    read = re.findall(r"\(?a->>(\d+)\)?(?:::\w+)? AS (\w+)", query(name))
+    assert [int(position) for position, _ in read] == list(range(len(row._fields)))
+    assert [column for _, column in read] == list(row._fields)

@@ -5,7 +5,6 @@ history, the presence and the uptime report included."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
@@ -34,16 +33,16 @@ def test_coalesce_keeps_the_winners(events):
     assert [row.serial_number for row in batch.charge_points] == sorted(charge_points)
     for row in batch.charge_points:
         expected = charge_points[row.serial_number]
-        assert asdict(row) == {k: expected[k] for k in asdict(row)}
+        assert row._asdict() == {k: expected[k] for k in row._asdict()}
     ocpp16 = {key: row for key, row in connectors.items() if row["ocpp16_status"] is not None}
     assert [(row.charge_point_id, row.connector_id) for row in batch.connectors] == sorted(ocpp16)
     for row in batch.connectors:
         expected = ocpp16[(row.charge_point_id, row.connector_id)]
-        assert asdict(row) == {k: expected[_OCPP16.get(k, k)] for k in asdict(row)}
+        assert row._asdict() == {k: expected[_OCPP16.get(k, k)] for k in row._asdict()}
     assert [(row.charge_point_id, row.evse_id, row.connector_id) for row in batch.evse_connectors] == sorted(
         evse_connectors)
     for row in batch.evse_connectors:
-        assert asdict(row) == evse_connectors[(row.charge_point_id, row.evse_id, row.connector_id)]
+        assert row._asdict() == evse_connectors[(row.charge_point_id, row.evse_id, row.connector_id)]
     assert [(row.charge_point_id, row.connector_id) for row in batch.evse_ports] == sorted(
         {(cp, evse) for cp, evse, _ in evse_connectors})
 
