@@ -398,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         command = f"{args.command} {args.dlq_command}" if args.command == "dlq" else args.command
         return _fail(getattr(args, "label", command), str(exc), status=exc.status)
+    except BrokenPipeError:
+        # The reader went away (`report … | head`): nothing is wrong and nothing more is wanted. Point stdout at
+        # /dev/null so that Python's final flush does not fail again, and exit as a shell's pipeline would.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ who may run what."""
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 
 import asyncpg
@@ -195,3 +196,21 @@ def test_prune_as_the_writer_is_refused_in_one_line(month):
     assert done.returncode == 2
     (line,) = error_lines(done.stderr)
     assert line.startswith("ocpp-consumer: history prune: the user of") and "owner" in line
+
+
+def test_a_reader_that_stops_early_is_not_an_error(month):
+    """`report … | head -1`: the pipe closes after the first line; the command stops quietly with a shell's
+    status for it (141), no traceback on stderr."""
+    import subprocess
+    import sys
+
+    from tests.secure_stack import ROOT
+
+    read, write = os.pipe()
+    with subprocess.Popen([sys.executable, "-m", "consumer", "report", "outages", *MONTH], stdout=write,
+                          stderr=subprocess.PIPE, env=service_env(OCPP_DATABASE_URL=month), cwd=ROOT) as process:
+        os.close(write)
+        os.close(read)  # before reading a byte: every write the report makes finds the pipe closed
+        _, stderr = process.communicate(timeout=90)
+    assert process.returncode == 141
+    assert stderr.decode() == ""
