@@ -120,6 +120,16 @@ async def db(database_url: str) -> str:
 
 
 @pytest.fixture
+async def conn(db: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a new database with every migration applied."""
+    connection = await asyncpg.connect(db)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
 def make_settings(kafka_bootstrap: str):
     """Settings for a worker under test: fast fetches and retries, no metrics port, a group of its own."""
 

@@ -88,3 +88,16 @@ def hand_computed_month() -> list:
 
 
 MAINTENANCE = ("CP-1", 1, t("2026-03-10T11:00"), t("2026-03-10T12:00"), 3, "contactor replaced, WO-1234")
+
+
+def rounding_statuses() -> list[StatusNotification]:
+    """CP-R's two ports, each FAULTED once in March for a time whose minutes and uptime land on a rounding edge:
+    port 1 for 40.176 s, port 2 for 90.3 s (the tests that use them say what half up must give)."""
+    return [
+        status("CP-R", 1, t("2026-02-28T23:00"), "AVAILABLE"),
+        status("CP-R", 1, t("2026-03-03T12:00:00"), "FAULTED"),
+        status("CP-R", 1, t("2026-03-03T12:00:40.176"), "AVAILABLE"),
+        status("CP-R", 2, t("2026-02-28T23:00"), "AVAILABLE"),
+        status("CP-R", 2, t("2026-03-04T12:00:00"), "FAULTED"),
+        status("CP-R", 2, t("2026-03-04T12:01:30.3"), "AVAILABLE"),
+    ]

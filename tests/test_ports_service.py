@@ -3,7 +3,6 @@ reporters, plus chargers that only send untracked actions, through the real brok
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from datetime import datetime, timezone
 

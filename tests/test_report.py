@@ -12,25 +12,15 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from consumer.migrate import migrate
 from consumer.store import apply_events
 from schemas.events import Heartbeat, NotifyEvent
 from tests.report_events import (
-    APRIL, MAINTENANCE, MARCH, MARCH_MINUTES, UTC, hand_computed_month, heartbeats, status, status_2x, t,
+    APRIL, MAINTENANCE, MARCH, MARCH_MINUTES, UTC, hand_computed_month, heartbeats, rounding_statuses, status,
+    status_2x, t,
 )
 
 AFTER = t("2026-05-01T00:00")  # an as-of time after the month: all of it has happened
 D = Decimal
-
-
-@pytest.fixture
-async def conn(database_url: str):
-    await migrate(database_url)
-    connection = await asyncpg.connect(database_url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def add_exclusion(conn, cp: str, connector: int | None, start: datetime, end: datetime, reason: int,
@@ -125,14 +115,7 @@ async def test_half_up_rounding(conn):
     = 100 - 0.0015 = 99.9985 exactly → 99.999.
     Port 2: FAULTED for 90.3 s = 1.505 min → 1.51; uptime = 100 - 1.505 / 446.4 = 99.99662… → 99.997.
     """
-    await apply_events(conn, present_throughout("CP-R") + [
-        status("CP-R", 1, t("2026-02-28T23:00"), "AVAILABLE"),
-        status("CP-R", 1, t("2026-03-03T12:00:00"), "FAULTED"),
-        status("CP-R", 1, t("2026-03-03T12:00:40.176"), "AVAILABLE"),
-        status("CP-R", 2, t("2026-02-28T23:00"), "AVAILABLE"),
-        status("CP-R", 2, t("2026-03-04T12:00:00"), "FAULTED"),
-        status("CP-R", 2, t("2026-03-04T12:01:30.3"), "AVAILABLE"),
-    ])
+    await apply_events(conn, present_throughout("CP-R") + rounding_statuses())
     assert await uptime(conn) == {
         ("CP-R", 1): (D("44640.00"), D("0.67"), D("0.00"), D("99.999"), 1),
         ("CP-R", 2): (D("44640.00"), D("1.51"), D("0.00"), D("99.997"), 1),

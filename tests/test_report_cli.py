@@ -13,7 +13,7 @@ import pytest
 
 from consumer.store import apply_events
 from consumer.tools.relay import free_port
-from tests.report_events import MAINTENANCE, hand_computed_month, heartbeats, status, t
+from tests.report_events import MAINTENANCE, hand_computed_month, heartbeats, rounding_statuses, status, t
 from tests.secure_stack import error_lines, on_database, read_secret, run_command, service_env, stack_env
 
 MONTH = ["--from", "2026-03-01", "--to", "2026-04-01", "--as-of", "2026-05-01T00:00:00Z"]
@@ -39,14 +39,7 @@ CP-R,2,2026-03-04T12:00:00Z,2026-03-04T12:01:30.3Z,1.51,0.00,FAULTED,,
 def rounding_ports() -> list:
     """CP-R: port 1 FAULTED for 40.176 s (0.6696 min → 0.67; uptime 99.9985 → 99.999), port 2 for 90.3 s
     (1.505 min → 1.51; 99.99663 → 99.997): half up, where half-even would give 99.998 and 1.50."""
-    return heartbeats("CP-R", t("2026-02-28T23:00"), t("2026-04-01T00:30")) + [
-        status("CP-R", 1, t("2026-02-28T23:00"), "AVAILABLE"),
-        status("CP-R", 1, t("2026-03-03T12:00:00"), "FAULTED"),
-        status("CP-R", 1, t("2026-03-03T12:00:40.176"), "AVAILABLE"),
-        status("CP-R", 2, t("2026-02-28T23:00"), "AVAILABLE"),
-        status("CP-R", 2, t("2026-03-04T12:00:00"), "FAULTED"),
-        status("CP-R", 2, t("2026-03-04T12:01:30.3"), "AVAILABLE"),
-    ]
+    return heartbeats("CP-R", t("2026-02-28T23:00"), t("2026-04-01T00:30")) + rounding_statuses()
 
 
 @pytest.fixture

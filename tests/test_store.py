@@ -53,16 +53,6 @@ def status_2x(cp: str, evse: int, connector: int, seconds: float, value: str, **
                               evse_connector_id=connector, status=value, error_code=None)
 
 
-@pytest.fixture
-async def conn(database_url: str):
-    await migrate(database_url)
-    connection = await asyncpg.connect(database_url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
 async def apply_one_by_one(conn: asyncpg.Connection, events: list[StateEvent]) -> None:
     for event in events:
         await apply_events(conn, [event])

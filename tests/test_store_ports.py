@@ -23,16 +23,6 @@ from tests.test_store import at, boot, common, status, status_2x
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-async def conn(database_url: str):
-    await migrate(database_url)
-    connection = await asyncpg.connect(database_url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
 async def port(conn: asyncpg.Connection, cp: str = "CP-1", number: int = 1) -> asyncpg.Record:
     return await conn.fetchrow("SELECT * FROM connector WHERE charge_point_id = $1 AND connector_id = $2", cp, number)
 
