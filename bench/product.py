@@ -17,6 +17,7 @@ import subprocess
 import sys
 import urllib.request
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -97,6 +98,39 @@ class LagProbe:
         """(lag, committed)."""
         committed, end = await asyncio.gather(self.committed(), self.end())
         return end - committed, committed
+
+
+# Every table of the schema with what it takes on disk: heap and TOAST, and its indexes, a partitioned table summed
+# over its partitions (status_history's months and its DEFAULT partition), as an operator sizing a disk adds it.
+SIZES = """
+    WITH tables AS (
+        SELECT coalesce(root.relname, c.relname) AS name, c.oid
+        FROM pg_class AS c
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        LEFT JOIN pg_class AS root ON root.oid = pg_partition_root(c.oid)  -- NULL unless in a partition tree
+        WHERE n.nspname = current_schema() AND c.relkind = 'r'
+    )
+    SELECT name, sum(pg_table_size(oid))::bigint AS table_bytes, sum(pg_indexes_size(oid))::bigint AS index_bytes
+    FROM tables GROUP BY name ORDER BY name
+"""
+
+
+async def database_sizes(database_url: str) -> dict:
+    """What the product's database takes on disk: {"db_bytes", "table_bytes", "index_bytes", "tables": {name:
+    {"table_bytes", "index_bytes"}}}. Read after a run, to size the disk a fleet needs."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(SIZES)
+        db_bytes = await conn.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await conn.close()
+    tables = {r["name"]: {"table_bytes": r["table_bytes"], "index_bytes": r["index_bytes"]} for r in rows}
+    return {
+        "db_bytes": db_bytes,
+        "table_bytes": sum(t["table_bytes"] for t in tables.values()),
+        "index_bytes": sum(t["index_bytes"] for t in tables.values()),
+        "tables": tables,
+    }
 
 
 BUCKET = re.compile(r'^ocpp_event_commit_latency_seconds_bucket\{(?:[^}]*,)?le="([^"]+)"[^}]*\}\s+(\S+)', re.M)
