@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The local stack without Docker: the real Apache Kafka broker (KRaft, single node, from its Maven Central
-# artifacts, run with the machine's Java) and a real PostgreSQL server (Debian's package, its own cluster).
+# The local stack without Docker: the real Apache Kafka broker (KRaft, from its Maven Central artifacts, run with
+# the machine's Java) and a real PostgreSQL server (Debian's package, its own cluster).
 #
 #   stack/stack.sh up       start what is not running yet, wait until both answer (idempotent);
-#                           with PGBOUNCER=1 also Debian's PgBouncer, transaction pooling, in front of PostgreSQL
-#   stack/stack.sh down     stop only what `up` started
+#                           with PGBOUNCER=1 also Debian's PgBouncer, transaction pooling, in front of PostgreSQL;
+#                           with BROKERS=3 a three-node Kafka cluster instead of the single broker (see below)
+#   stack/stack.sh down     stop only what `up` started (the single broker or every node of the cluster)
 #   stack/stack.sh status   say what runs where
+#   stack/stack.sh brokers  one line per broker of the stack: node id, PLAINTEXT host:port, pid (- if stopped);
+#                           what the chaos run reads to stop a broker by its node id
 #   stack/stack.sh env      the OCPP_* variables (NAME=value, one a line) that reach the stack in plain text;
 #       env --secure        … over TLS as the least-privilege writer: SASL_SSL with SCRAM-SHA-512, and
 #                           PostgreSQL with sslmode=verify-full, passwords in files
@@ -19,6 +22,14 @@
 # client certificates on 9094, and SASL_PLAINTEXT on 9095; its controller listens on 9098. PostgreSQL has `ssl = on` with a certificate from the
 # same local CA, the group roles ocpp_writer and ocpp_reader (sql/queries/roles.sql), and one login in each
 # (ocpp_app, ocpp_analyst). PgBouncer, when asked for, listens on 6432.
+#
+# BROKERS=3 runs a cluster instead (for `make chaos BROKERS=3`): three KRaft nodes, each broker and controller
+# (a static quorum of three voters), with replication factor 3 for new topics (default.replication.factor,
+# offsets and transaction state) and min.insync.replicas 2, so that any one node may be lost. Node 1 has the
+# single broker's ports; node N has each of them plus (N-1) * OCPP_STACK_KAFKA_PORT_STEP (default 10): 9102-9105
+# and controller 9108 for node 2, 9112-9115 and 9118 for node 3. Its state is in .stack/kafka-cluster/node-N.
+# The single broker and the cluster share ports, so one runs at a time: `up` refuses to start one while the other
+# runs. Without BROKERS, `up`, `env`, `status` and `brokers` follow what runs (the cluster if it does, else 1).
 #
 # State lives in .stack/ (git-ignored): the broker's classpath, data, log and pid file; the CA, the
 # certificates and the broker's keystore (tls/); random passwords made at first start (secrets/, root only);
@@ -46,6 +57,10 @@ kafka_libs="$kafka_dir/libs"
 kafka_pid="$kafka_dir/kafka.pid"
 kafka_log="$kafka_dir/kafka.log"
 kafka_wait_seconds="${OCPP_STACK_KAFKA_WAIT_SECONDS:-90}"
+# The cluster (BROKERS=3): node N listens on each of the ports above plus (N-1) * step.
+kafka_port_step="${OCPP_STACK_KAFKA_PORT_STEP:-10}"
+cluster_size=3
+cluster_dir="$state/kafka-cluster"
 
 pg_cluster="${OCPP_STACK_PG_CLUSTER:-ocpp}"
 pg_port="${OCPP_STACK_PG_PORT:-5433}"
@@ -65,7 +80,10 @@ secrets_dir="$state/secrets"
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
-kafka_bootstrap() { echo "$kafka_host:$kafka_port"; }
+# Every broker's PLAINTEXT address: one for the single broker, the whole list for the cluster.
+kafka_bootstrap() {
+  if [ "$brokers" = 1 ]; then echo "$kafka_host:$kafka_port"; else node_addresses "$kafka_port"; fi
+}
 database_url() { echo "postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/$pg_database"; }
 # verify-full: the server's certificate must chain to the stack's CA and name the host connected to.
 secure_database_url() {
@@ -143,8 +161,11 @@ tls_fingerprint() { cat "$tls_dir/ca.pem" "$tls_dir/server.p12" | sha256sum | cu
 
 # ---------------------------------------------------------------------------------------------- Kafka
 
-kafka_running() { [ -f "$kafka_pid" ] && kill -0 "$(cat "$kafka_pid")" 2>/dev/null; }
-kafka_answers() { python3 "$root/stack/kafka_ready.py" "$kafka_host" "$kafka_port" "${1:-0}" 2>/dev/null; }
+# A broker outlives the shell that started it, so its parent is the init process; until that reaps a broker
+# that was killed, kill -0 still finds it, as a zombie. A zombie does not run.
+pid_alive() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]; }
+kafka_running() { [ -f "$kafka_pid" ] && pid_alive "$(cat "$kafka_pid")"; }
+kafka_answers() { python3 "$root/stack/kafka_ready.py" "$kafka_host" "${2:-$kafka_port}" "${1:-0}" 2>/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 kafka_fetch() {
@@ -169,22 +190,41 @@ kafka_java() {
   [ "${major%%.*}" -ge 17 ] 2>/dev/null || die "Java $major found, the Kafka 4 broker needs 17 or newer: apt-get install openjdk-17-jre-headless"
 }
 
+# kafka_config NODE: the server.properties of the single broker (NODE 0) or of node NODE of the cluster. The
+# single broker's text must not change: `up` restarts a running broker whose configuration text changed.
 kafka_config() {
-  local h=$kafka_host keystore_password scram_jaas plain_jaas
+  local node=$1 h=$kafka_host keystore_password scram_jaas plain_jaas title id quorum data n voters=""
+  local p=$kafka_port sp=$kafka_sasl_ssl_port tp=$kafka_ssl_port pp=$kafka_sasl_plaintext_port cp=$kafka_controller_port
   keystore_password=$(cat "$(secret kafka-keystore-password hex)")
   scram_jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
   plain_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required user_$kafka_user_plain=\"$(cat "$(secret kafka-password hex)")\";"
+  if [ "$node" = 0 ]; then
+    title="a single-node KRaft server, broker and controller in one process."
+    id=1
+    quorum="controller.quorum.bootstrap.servers=$h:$cp"
+    data="$kafka_dir/data"
+  else
+    title="node $node of a $cluster_size-node KRaft cluster, each node broker and controller."
+    id=$node
+    p=$(node_port "$p" "$node") sp=$(node_port "$sp" "$node") tp=$(node_port "$tp" "$node")
+    pp=$(node_port "$pp" "$node") cp=$(node_port "$cp" "$node")
+    for n in $(seq 1 "$cluster_size"); do
+      voters="$voters${voters:+,}$n@$h:$(node_port "$kafka_controller_port" "$n")"
+    done
+    quorum="controller.quorum.voters=$voters"  # static: the voters are fixed, every node formatted alike
+    data="$(node_dir "$node")/data"
+  fi
   cat <<EOF
-# Written by stack/stack.sh: a single-node KRaft server, broker and controller in one process.
+# Written by stack/stack.sh: $title
 # TLS material $(tls_fingerprint): new certificates change this line, and so restart the broker.
 process.roles=broker,controller
-node.id=1
-listeners=PLAINTEXT://$h:$kafka_port,SASL_SSL://$h:$kafka_sasl_ssl_port,SSL://$h:$kafka_ssl_port,SASL_PLAINTEXT://$h:$kafka_sasl_plaintext_port,CONTROLLER://$h:$kafka_controller_port
-advertised.listeners=PLAINTEXT://$h:$kafka_port,SASL_SSL://$h:$kafka_sasl_ssl_port,SSL://$h:$kafka_ssl_port,SASL_PLAINTEXT://$h:$kafka_sasl_plaintext_port
+node.id=$id
+listeners=PLAINTEXT://$h:$p,SASL_SSL://$h:$sp,SSL://$h:$tp,SASL_PLAINTEXT://$h:$pp,CONTROLLER://$h:$cp
+advertised.listeners=PLAINTEXT://$h:$p,SASL_SSL://$h:$sp,SSL://$h:$tp,SASL_PLAINTEXT://$h:$pp
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.quorum.bootstrap.servers=$h:$kafka_controller_port
+$quorum
 # SASL: the SCRAM users live in the cluster's metadata (kafka_users below); PLAIN's is listed here.
 sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram_jaas
@@ -201,28 +241,38 @@ ssl.key.password=$keystore_password
 ssl.truststore.type=PEM
 ssl.truststore.location=$tls_dir/ca.pem
 listener.name.ssl.ssl.client.auth=required
-log.dirs=$kafka_dir/data
-num.partitions=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+log.dirs=$data
+$(kafka_replication "$node")
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 delete.topic.enable=true
 EOF
 }
 
-kafka_cluster_id() { sed -n 's/^cluster.id=//p' "$kafka_dir/data/meta.properties" 2>/dev/null; }
+# The single broker keeps one copy of everything. The cluster keeps three, and a write acknowledged by all
+# in-sync replicas (acks=all) is on at least two: any one node may be lost without losing it.
+kafka_replication() {
+  local rf=1 isr=1
+  if [ "$1" = 0 ]; then
+    echo "num.partitions=1"
+  else
+    rf=$cluster_size isr=2
+    printf '%s\n' "num.partitions=1" "default.replication.factor=$rf" "min.insync.replicas=$isr"
+  fi
+  printf '%s\n' "offsets.topic.replication.factor=$rf" "offsets.topic.num.partitions=10" \
+    "transaction.state.log.replication.factor=$rf" "transaction.state.log.min.isr=$isr" \
+    "share.coordinator.state.topic.replication.factor=$rf" "share.coordinator.state.topic.min.isr=$isr"
+}
+
+kafka_cluster_id() { sed -n 's/^cluster.id=//p' "${1:-$kafka_dir/data}/meta.properties" 2>/dev/null; }
 
 # The SCRAM users of the SASL listeners, set through the plain listener once per cluster and password.
+# kafka_users [BOOTSTRAP DIR DATA]: the single broker's by default; the cluster's through its node 1.
 kafka_users() {
-  local password marker want
+  local bootstrap=${1:-$kafka_host:$kafka_port} dir=${2:-$kafka_dir} data=${3:-$kafka_dir/data} password marker want
   password=$(cat "$(secret kafka-password hex)")
-  marker="$kafka_dir/scram-users"
-  want="$(kafka_cluster_id) $kafka_user $kafka_user_sha256 $(printf '%s' "$password" | sha256sum | cut -c1-16)"
+  marker="$dir/scram-users"
+  want="$(kafka_cluster_id "$data") $kafka_user $kafka_user_sha256 $(printf '%s' "$password" | sha256sum | cut -c1-16)"
   if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then
     return 0
   fi
@@ -231,21 +281,23 @@ kafka_users() {
   for user in "$kafka_user:SCRAM-SHA-512" "$kafka_user_sha256:SCRAM-SHA-256"; do
     mechanism=${user#*:}
     java -cp "$kafka_libs/*" -Xmx256m -Dlog4j2.configurationFile="$root/stack/log4j2.xml" \
-        -Dkafka.logs.dir="$kafka_dir/tools" kafka.admin.ConfigCommand --bootstrap-server "$(kafka_bootstrap)" \
+        -Dkafka.logs.dir="$dir/tools" kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" \
         --alter --entity-type users --entity-name "${user%%:*}" --add-config "$mechanism=[password=$password]" \
-        >"$kafka_dir/configs.log" 2>&1 \
-      || kafka_fail "could not set the $mechanism credentials of ${user%%:*} (log: $kafka_dir/configs.log)"
+        >"$dir/configs.log" 2>&1 \
+      || kafka_fail "could not set the $mechanism credentials of ${user%%:*} (log: $dir/configs.log)"
   done
   echo "$want" >"$marker"
 }
 
-kafka_listeners_wait() {
-  local port
+kafka_listeners_wait() {  # kafka_listeners_wait [NODE]: the single broker's secured listeners, or a node's
+  local port node=${1:-1}
   for port in "$kafka_sasl_ssl_port" "$kafka_ssl_port" "$kafka_sasl_plaintext_port"; do
+    port=$(node_port "$port" "$node")
     for _ in $(seq 1 60); do
       port_open "$kafka_host" "$port" && continue 2
       sleep 0.5
     done
+    if [ -n "${1:-}" ]; then kafka_fail "nothing listens on $kafka_host:$port" "$(node_dir "$node")"; fi
     kafka_fail "nothing listens on $kafka_host:$port"
   done
 }
@@ -253,7 +305,7 @@ kafka_listeners_wait() {
 kafka_up() {
   mkdir -p "$kafka_dir"
   tls_up
-  kafka_config >"$kafka_dir/server.properties.next"
+  kafka_config 0 >"$kafka_dir/server.properties.next"
   if kafka_running; then
     if cmp -s "$kafka_dir/server.properties.next" "$kafka_dir/server.properties"; then
       rm -f "$kafka_dir/server.properties.next"
@@ -295,10 +347,11 @@ kafka_up() {
       "$kafka_ssl_port, SASL_PLAINTEXT on $kafka_sasl_plaintext_port"
 }
 
-kafka_fail() {
-  printf 'stack: error: kafka: %s\n--- last lines of %s ---\n' "$1" "$kafka_log" >&2
-  tail -n 40 "$kafka_log" >&2 2>/dev/null || true
-  tail -n 20 "$kafka_dir/kafka.out" >&2 2>/dev/null || true
+kafka_fail() {  # kafka_fail MESSAGE [DIR]: DIR is the broker's directory whose log to show (the single one's)
+  local dir=${2:-$kafka_dir}
+  printf 'stack: error: kafka: %s\n--- last lines of %s ---\n' "$1" "$dir/kafka.log" >&2
+  tail -n 40 "$dir/kafka.log" >&2 2>/dev/null || true
+  tail -n 20 "$dir/kafka.out" >&2 2>/dev/null || true
   exit 1
 }
 
@@ -313,12 +366,156 @@ kafka_down() {
   say "stopping kafka (pid $pid)"
   kill "$pid"
   for _ in $(seq 1 120); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$kafka_pid"; say "kafka stopped"; return 0; }
+    pid_alive "$pid" || { rm -f "$kafka_pid"; say "kafka stopped"; return 0; }
     sleep 0.5
   done
   say "kafka did not stop within 60s after SIGTERM; killing it"
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$kafka_pid"
+}
+
+# ---------------------------------------------------------------------------------------------- Kafka cluster
+
+node_port() { echo $(( $1 + ($2 - 1) * kafka_port_step )); }  # node_port BASE NODE: node 1 has the base ports
+node_addresses() {  # node_addresses BASE: host:port of every node for one listener, comma-separated
+  local n out=""
+  for n in $(seq 1 "$cluster_size"); do out="$out${out:+,}$kafka_host:$(node_port "$1" "$n")"; done
+  echo "$out"
+}
+node_dir() { echo "$cluster_dir/node-$1"; }
+node_pid() { cat "$(node_dir "$1")/kafka.pid" 2>/dev/null; }
+node_running() { local pid; pid=$(node_pid "$1") && [ -n "$pid" ] && pid_alive "$pid"; }
+cluster_running() {
+  local n
+  for n in $(seq 1 "$cluster_size"); do node_running "$n" && return 0; done
+  return 1
+}
+
+# Exit 0 once the broker on PORT lists every node of the cluster in its metadata: each has registered with the
+# controller quorum and is unfenced, so a client of any of them sees the whole cluster.
+cluster_answers() {  # cluster_answers PORT WAIT_SECONDS
+  PYTHONPATH="$root/stack" python3 - "$kafka_host" "$1" "$2" "$cluster_size" <<'PY' 2>/dev/null
+import sys, time
+from kafka_ready import broker_count
+host, port, wait, size = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+deadline = time.monotonic() + wait
+while True:
+    try:
+        if broker_count(host, port) >= size:
+            sys.exit(0)
+    except Exception:
+        pass
+    if time.monotonic() >= deadline:
+        sys.exit(1)
+    time.sleep(0.5)
+PY
+}
+
+# The cluster's id: the one its nodes were formatted with, else a new one. All nodes must share it.
+cluster_id() {
+  local n id
+  for n in $(seq 1 "$cluster_size"); do
+    id=$(kafka_cluster_id "$(node_dir "$n")/data")
+    if [ -n "$id" ]; then echo "$id"; return 0; fi
+  done
+  if [ ! -s "$cluster_dir/cluster.id" ]; then
+    java -cp "$kafka_libs/*" -Xmx256m kafka.tools.StorageTool random-uuid >"$cluster_dir/cluster.id"
+  fi
+  cat "$cluster_dir/cluster.id"
+}
+
+node_start() {
+  local n=$1 dir
+  dir=$(node_dir "$n")
+  mv "$dir/server.properties.next" "$dir/server.properties"
+  # Three JVMs on a small machine: a modest heap each (the single broker's is up to 1 GiB).
+  local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
+                   -Dkafka.logs.dir="$dir" -Dlog4j2.configurationFile="$root/stack/log4j2.xml")
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    say "formatting KRaft storage of node $n in $dir/data"
+    java -cp "$kafka_libs/*" "${java_opts[@]}" kafka.tools.StorageTool format \
+        -t "$(cluster_id)" -c "$dir/server.properties" >>"$dir/kafka.log" 2>&1 \
+      || kafka_fail "formatting the storage of node $n failed" "$dir"
+  fi
+  say "starting kafka node $n on $kafka_host:$(node_port "$kafka_port" "$n")"
+  nohup java -cp "$kafka_libs/*" "${java_opts[@]}" kafka.Kafka "$dir/server.properties" \
+      >>"$dir/kafka.out" 2>&1 </dev/null 9>&- &
+  echo $! >"$dir/kafka.pid"
+}
+
+# Start every node that does not run (or whose configuration changed), then wait until each lists all three.
+# Idempotent like kafka_up: the chaos run calls it to bring back the one node it stopped.
+cluster_up() {
+  mkdir -p "$cluster_dir"
+  tls_up
+  local n dir starting=()
+  for n in $(seq 1 "$cluster_size"); do
+    dir=$(node_dir "$n")
+    mkdir -p "$dir"
+    kafka_config "$n" >"$dir/server.properties.next"
+    if node_running "$n"; then
+      if cmp -s "$dir/server.properties.next" "$dir/server.properties"; then
+        rm -f "$dir/server.properties.next"
+        continue
+      fi
+      say "kafka node $n: configuration changed (listeners or certificates); restarting it, once"
+      node_down "$n"
+    elif kafka_answers 0 "$(node_port "$kafka_port" "$n")"; then
+      die "a Kafka broker not started by this stack answers on $kafka_host:$(node_port "$kafka_port" "$n")," \
+          "a port of cluster node $n: stop it, or move the cluster" \
+          "(OCPP_STACK_KAFKA_*_PORT, OCPP_STACK_KAFKA_PORT_STEP)"
+    fi
+    starting+=("$n")
+  done
+  if [ ${#starting[@]} -gt 0 ]; then
+    kafka_java
+    kafka_fetch
+    for n in "${starting[@]}"; do node_start "$n"; done
+  fi
+  for n in $(seq 1 "$cluster_size"); do
+    cluster_answers "$(node_port "$kafka_port" "$n")" "$kafka_wait_seconds" \
+      || kafka_fail "node $n does not list all $cluster_size brokers within ${kafka_wait_seconds}s" "$(node_dir "$n")"
+    kafka_listeners_wait "$n"
+  done
+  kafka_users "$kafka_host:$kafka_port" "$cluster_dir" "$(node_dir 1)/data"
+  say "kafka cluster ready: $cluster_size nodes on $(node_addresses "$kafka_port"); SASL_SSL on" \
+      "$(node_addresses "$kafka_sasl_ssl_port"), SSL on $(node_addresses "$kafka_ssl_port"), SASL_PLAINTEXT on" \
+      "$(node_addresses "$kafka_sasl_plaintext_port")"
+}
+
+# Stop the given pids with SIGTERM (a controlled shutdown: leadership moves first), all at once, so that the
+# controller quorum is still there while each node leaves; SIGKILL whatever still runs after 60 s.
+stop_pids() {
+  local pid left
+  kill "$@" 2>/dev/null || true
+  for _ in $(seq 1 120); do
+    left=()
+    for pid in "$@"; do pid_alive "$pid" && left+=("$pid"); done
+    [ ${#left[@]} -eq 0 ] && return 0
+    sleep 0.5
+  done
+  say "pid(s) ${left[*]} did not stop within 60s after SIGTERM; killing them"
+  kill -9 "${left[@]}" 2>/dev/null || true
+}
+
+node_down() {
+  local pid
+  pid=$(node_pid "$1")
+  say "stopping kafka node $1 (pid $pid)"
+  stop_pids "$pid"
+  rm -f "$(node_dir "$1")/kafka.pid"
+}
+
+cluster_down() {
+  local n pids=() nodes=()
+  for n in $(seq 1 "$cluster_size"); do
+    if node_running "$n"; then pids+=("$(node_pid "$n")"); nodes+=("$n"); fi
+  done
+  [ ${#pids[@]} -eq 0 ] && return 0
+  say "stopping kafka cluster node(s) ${nodes[*]} (pids ${pids[*]})"
+  stop_pids "${pids[@]}"
+  for n in "${nodes[@]}"; do rm -f "$(node_dir "$n")/kafka.pid"; done
+  say "kafka cluster stopped"
 }
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
@@ -561,8 +758,13 @@ env_database_writer() {
   echo "OCPP_DATABASE_PASSWORD_FILE=$secrets_dir/postgres-writer-password"
 }
 
+# kafka_servers BASE: the bootstrap list of one listener (BASE its single-broker port), every node in a cluster.
+kafka_servers() {
+  if [ "$brokers" = 1 ]; then echo "$kafka_host:$1"; else node_addresses "$1"; fi
+}
+
 env_kafka_sasl() {
-  echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$kafka_host:$1"
+  echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_servers "$1")"
   echo "OCPP_KAFKA_SECURITY_PROTOCOL=$2"
   echo "OCPP_KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
   echo "OCPP_KAFKA_SASL_USERNAME=$kafka_user"
@@ -581,7 +783,7 @@ print_env() {
       env_database_writer ;;
     --mtls)
       secured_stack_present
-      echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$kafka_host:$kafka_ssl_port"
+      echo "OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_servers "$kafka_ssl_port")"
       echo "OCPP_KAFKA_SECURITY_PROTOCOL=SSL"
       echo "OCPP_KAFKA_SSL_CAFILE=$tls_dir/ca.pem"
       echo "OCPP_KAFKA_SSL_CERTFILE=$tls_dir/client.pem"
@@ -608,7 +810,18 @@ print_env() {
 # ---------------------------------------------------------------------------------------------- commands
 
 status() {
-  if kafka_running; then
+  local n
+  if [ "$brokers" != 1 ]; then
+    for n in $(seq 1 "$cluster_size"); do
+      if node_running "$n"; then
+        say "kafka node $n: running (pid $(node_pid "$n")) on $kafka_host:$(node_port "$kafka_port" "$n");" \
+            "SASL_SSL on $(node_port "$kafka_sasl_ssl_port" "$n"), SSL on $(node_port "$kafka_ssl_port" "$n")," \
+            "SASL_PLAINTEXT on $(node_port "$kafka_sasl_plaintext_port" "$n"); log $(node_dir "$n")/kafka.log"
+      else
+        say "kafka node $n: not running (port $(node_port "$kafka_port" "$n"))"
+      fi
+    done
+  elif kafka_running; then
     say "kafka: running (pid $(cat "$kafka_pid")) on $(kafka_bootstrap); SASL_SSL on $kafka_sasl_ssl_port," \
         "SSL on $kafka_ssl_port, SASL_PLAINTEXT on $kafka_sasl_plaintext_port; log $kafka_log"
   elif kafka_answers 0; then
@@ -628,15 +841,61 @@ status() {
   fi
 }
 
+# brokers: 1 or 3, from BROKERS; unset, what runs from this state directory (the cluster if any node does).
+brokers_mode() {
+  case "${BROKERS:-}" in
+    "") if cluster_running; then echo "$cluster_size"; else echo 1; fi ;;
+    1|"$cluster_size") echo "$BROKERS" ;;
+    *) die "BROKERS=$BROKERS: the stack runs 1 broker or a cluster of $cluster_size" ;;
+  esac
+}
+
+# One line per broker: node id, PLAINTEXT host:port, pid of the process this stack started (- when it is not
+# running). The chaos run stops brokers by these pids, found by the node ids that metadata names.
+list_brokers() {
+  local n pid
+  if [ "$brokers" = 1 ]; then
+    if kafka_running; then pid=$(cat "$kafka_pid"); else pid=-; fi
+    echo "1 $kafka_host:$kafka_port $pid"
+    return 0
+  fi
+  for n in $(seq 1 "$cluster_size"); do
+    if node_running "$n"; then pid=$(node_pid "$n"); else pid=-; fi
+    echo "$n $kafka_host:$(node_port "$kafka_port" "$n") $pid"
+  done
+}
+
+brokers=$(brokers_mode)
+
 case "${1:-}" in
   up) lock
+      # The single broker and node 1 of the cluster share ports: one runs at a time.
+      if [ "$brokers" = 1 ] && cluster_running; then
+        die "this stack's $cluster_size-node Kafka cluster runs on the single broker's ports: run \`make down\`" \
+            "first, or \`make up BROKERS=$cluster_size\` to keep it"
+      fi
+      if [ "$brokers" != 1 ] && kafka_running; then
+        die "the single broker of this stack runs (pid $(cat "$kafka_pid")) on the cluster's ports: run" \
+            "\`make down\` first, then \`make up BROKERS=$cluster_size\`"
+      fi
       pg_up
-      kafka_up
+      if [ "$brokers" = 1 ]; then kafka_up; else cluster_up; fi
       if [ "${PGBOUNCER:-0}" = 1 ]; then pgbouncer_up; fi
       say "export OCPP_KAFKA_BOOTSTRAP_SERVERS=$(kafka_bootstrap) OCPP_DATABASE_URL=$(database_url)"
       say "secured: \`bash stack/stack.sh env --secure\` (or --mtls, --sasl-plaintext, --analyst, --pgbouncer)" ;;
-  down) lock; pgbouncer_down; kafka_down; pg_down ;;
+  down) lock
+        pgbouncer_down
+        if cluster_running; then
+          cluster_down
+          if kafka_running; then kafka_down; fi
+        else
+          kafka_down
+        fi
+        pg_down ;;
   status) status ;;
+  brokers) list_brokers ;;
   env) print_env "${2:-}" ;;
-  *) echo "usage: $0 up|down|status|env [--secure|--mtls|--sasl-plaintext|--analyst|--pgbouncer]" >&2; exit 2 ;;
+  *) echo "usage: [BROKERS=1|3] $0 up|down|status|brokers|env" \
+          "[--secure|--mtls|--sasl-plaintext|--analyst|--pgbouncer]" >&2
+     exit 2 ;;
 esac

@@ -8,8 +8,13 @@ Faults (one per round, each kind once before any repeats):
                      commit over its successor
   postgres_restart   `pg_ctlcluster … restart -m fast` of the stack's cluster
   database_cut       the replicas' database connections cut, then restored, through a TCP relay
-  broker_restart     the Kafka broker stopped (SIGTERM) and started again (`stack/stack.sh up`)
+  broker_restart     the Kafka broker stopped (SIGTERM) and started again (`stack/stack.sh up`); on the
+                     three-broker cluster a rolling restart of every broker
   partitions_added   the consumed topic grows a partition
+and with the three-broker cluster (`make up BROKERS=3`; with one broker they are not offered):
+  leader_stop        the leader of one of the consumed partitions SIGKILLed, restarted once another leads it
+  coordinator_stop   the consumer group's coordinator SIGKILLed, restarted once another coordinates it
+(consumer/tools/faults.py says how brokers are found and stopped, and why so.)
 
 Between rounds every row's version is sampled; a row whose version went back is a regression. The feed has
 duplicates, late and invalid records, and hostile ones (1 MB of NaN, forged dead-letter headers, a received_at
@@ -18,7 +23,7 @@ once into a scratch database with the product's own coalesce and SQL; that those
 oracle under any order, duplication and batching is what tests/test_store_property.py proves.
 
 The run prints a table and, last, one JSON line: rounds, faults (count per kind), published, valid,
-missing_dead_letters, lost, regressed, tables_equal, restarts. Everything goes to 127.0.0.1 only.
+missing_dead_letters, lost, regressed, tables_equal, restarts, brokers. Everything goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -46,12 +51,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from consumer.decode import decode
 from consumer.migrate import migrate
 from consumer.store import apply_events
+from consumer.tools.faults import (ALL_FAULTS, CLUSTER_SIZE, FAULTS, Brokers, FaultError, fault_order,
+                                   select_faults, stack_brokers)
 from consumer.tools.relay import TcpProxy
 from consumer.tools.simulate import Feed, FeedConfig
 from consumer.tools.support import drop_database
 from schemas.events import Ignored, Rejection
 
-FAULTS = ("replica_kill", "replica_pause", "postgres_restart", "database_cut", "broker_restart", "partitions_added")
+__all__ = ["FAULTS", "ALL_FAULTS", "Chaos", "main"]
 ROOT = Path(__file__).resolve().parents[2]
 SESSION_TIMEOUT_SECONDS = 10  # aiokafka's default session.timeout.ms; a pause must outlast it
 BIG = 3 * 1024 * 1024
@@ -103,13 +110,15 @@ def hostile_records(rng: random.Random) -> list[dict]:
 
 class Chaos:
     def __init__(self, *, bootstrap: str, admin_dsn: str, rounds: int, seed: int, round_seconds: float,
-                 records_per_round: int, workdir: Path, faults: tuple[str, ...] = FAULTS) -> None:
+                 records_per_round: int, workdir: Path, faults: tuple[str, ...] | None = None) -> None:
+        """`faults`: the kinds to apply; None for every kind the stack can take (select_faults)."""
         self.bootstrap, self.admin_dsn, self.rounds = bootstrap, admin_dsn, rounds
         self.rng = random.Random(seed)
-        self.kinds = faults
+        self.requested = faults
+        self.kinds: tuple[str, ...] = ()
         self.round_seconds, self.records_per_round, self.workdir = round_seconds, records_per_round, workdir
         self.tag = uuid.uuid4().hex[:8]
-        self.topic, self.dlq = f"chaos-{self.tag}", f"chaos-{self.tag}.dlq"
+        self.topic, self.dlq, self.group = f"chaos-{self.tag}", f"chaos-{self.tag}.dlq", f"chaos-{self.tag}"
         self.database = f"chaos_{self.tag}"
         self.reference = f"chaos_ref_{self.tag}"
         self.published = Published()
@@ -133,6 +142,13 @@ class Chaos:
     async def run(self) -> dict:
         kafka = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await kafka.start()
+        self.brokers = Brokers(kafka, [self.topic, self.dlq], self._wait)
+        try:
+            self.kinds = select_faults(self.requested, await self.brokers.check())
+        except BaseException:
+            await kafka.close()
+            raise
+        factor = min(self.brokers.count, CLUSTER_SIZE)  # replication: 3 on the cluster, any one broker may go
         target = urlsplit(self.admin_dsn)
         self.relay = TcpProxy(target.hostname, target.port)
         await self.relay.start()
@@ -144,13 +160,13 @@ class Chaos:
                     await migrate(self.dsn(name))
             finally:
                 await admin.close()
-            await kafka.create_topics([NewTopic(self.topic, 3, 1, topic_configs={"max.message.bytes": str(BIG)}),
-                                       NewTopic(self.dlq, 1, 1)])
+            await kafka.create_topics([NewTopic(self.topic, 3, factor, topic_configs={"max.message.bytes": str(BIG)}),
+                                       NewTopic(self.dlq, 1, factor)])
             self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
                                               max_request_size=BIG, linger_ms=5)
             await self._producer.start()
             self.replicas = [Replica(self._replica_env(i), self.workdir / f"replica-{i}.log") for i in range(3)]
-            order = self._fault_order()
+            order = fault_order(self.kinds, self.rounds, self.rng)
             for number, fault in enumerate(order, 1):
                 await self._round(number, fault, kafka)
             await self._publish(self.records_per_round)  # a last round with no fault
@@ -175,18 +191,9 @@ class Chaos:
             finally:
                 await admin.close()
 
-    def _fault_order(self) -> list[str]:
-        """Each kind once, shuffled, then shuffled again, until `rounds` faults: every kind is covered early."""
-        order: list[str] = []
-        while len(order) < self.rounds:
-            cycle = list(self.kinds)
-            self.rng.shuffle(cycle)
-            order += cycle
-        return order[: self.rounds]
-
     def _replica_env(self, index: int) -> dict[str, str]:
         return {**os.environ, "OCPP_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "OCPP_KAFKA_TOPICS": self.topic,
-                "OCPP_KAFKA_GROUP_ID": f"chaos-{self.tag}", "OCPP_DLQ_TOPIC": self.dlq,
+                "OCPP_KAFKA_GROUP_ID": self.group, "OCPP_DLQ_TOPIC": self.dlq,
                 "OCPP_DATABASE_URL": self.dsn(self.database, self.relay.port), "OCPP_METRICS_PORT": "0",
                 "OCPP_BATCH_MAX_WAIT_MS": "100", "OCPP_RETRY_MAX_SECONDS": "2", "OCPP_BATCH_MAX_RECORDS": "2000",
                 "OCPP_SHUTDOWN_TIMEOUT_SECONDS": "10"}
@@ -195,7 +202,7 @@ class Chaos:
         started = time.monotonic()
         publishing = asyncio.create_task(self._publish(self.records_per_round, with_hostile=number % 2 == 1))
         await asyncio.sleep(self.round_seconds / 4)
-        await self._inject(fault, kafka)
+        detail = await self._inject(fault, kafka)
         await publishing
         self.faults[fault] += 1
         while time.monotonic() - started < self.round_seconds:
@@ -203,9 +210,11 @@ class Chaos:
             await asyncio.sleep(0.5)
         await self._sample()
         print(f"chaos: round {number:3d} {fault:<17} published {self.published.count:>7,}  "
-              f"restarts {self.restarts}  regressed {self.regressed}", flush=True)
+              f"restarts {self.restarts}  regressed {self.regressed}"
+              f"{f'  ({detail})' if detail else ''}", flush=True)
 
-    async def _inject(self, fault: str, kafka: AIOKafkaAdminClient) -> None:
+    async def _inject(self, fault: str, kafka: AIOKafkaAdminClient) -> str | None:
+        """Apply one fault; what it hit, when that is worth printing (which broker, and who took over)."""
         if fault == "replica_kill":
             victim = self.rng.choice(self.replicas)
             victim.process.kill()
@@ -225,18 +234,17 @@ class Chaos:
             await self._wait(5)
             await self.relay.restore()
         elif fault == "broker_restart":
-            pid = int((ROOT / ".stack" / "kafka" / "kafka.pid").read_text())  # stack/stack.sh writes it
-            os.kill(pid, signal.SIGTERM)
-            while _alive(pid):
-                await asyncio.sleep(0.2)
-            await self._wait(3)
-            await asyncio.to_thread(subprocess.run, ["bash", str(ROOT / "stack" / "stack.sh"), "up"], check=True,
-                                    capture_output=True)
+            return await self.brokers.restart()
+        elif fault == "leader_stop":
+            return await self.brokers.leader_stop(self.topic, self.rng)
+        elif fault == "coordinator_stop":
+            return await self.brokers.coordinator_stop(self.group)
         elif fault == "partitions_added":
             described = await kafka.describe_topics([self.topic])
             await kafka.create_partitions({self.topic: NewPartitions(len(described[0]["partitions"]) + 1)})
         else:
             raise ValueError(fault)
+        return None
 
     async def _wait(self, seconds: float) -> None:
         """Wait while still restarting replicas that exit (a fault may make one stop: it must come back)."""
@@ -278,23 +286,26 @@ class Chaos:
     # ------------------------------------------------------------------------------------------ checks
 
     async def _sample(self) -> None:
-        """Every row's version must only ever move forward."""
+        """Every row's version must only ever move forward, in the order the writes themselves use."""
         conn = await asyncpg.connect(self.dsn(self.database))
         try:
             rows = await conn.fetch(
                 "SELECT 'cp' AS t, serial_number AS k, ARRAY[boot_effective_at, boot_received_at, status_effective_at,"
-                " status_received_at, last_heartbeat, last_updated] AS v FROM charge_point UNION ALL "
-                "SELECT 'c', charge_point_id || '/' || connector_id, ARRAY[last_updated, status_received_at] "
-                "FROM connector")
+                " status_received_at, last_heartbeat, last_updated] AS v, ARRAY[boot_event_id, boot_digest,"
+                " status_event_id, status_digest] AS i FROM charge_point UNION ALL "
+                "SELECT 'c', charge_point_id || '/' || connector_id, ARRAY[last_updated, status_received_at], "
+                "ARRAY[status_event_id, status_digest] FROM connector")
         except (OSError, asyncpg.PostgresError):
             return  # the database is being restarted by this very round; the next sample covers it
         finally:
             await conn.close()
         for row in rows:
-            key, now = (row["t"], row["k"]), row["v"]
+            key, now = (row["t"], row["k"]), versions(row["t"], row["v"], row["i"])
             before = self._versions.get(key)
-            if before is not None and any(b is not None and (n is None or n < b) for b, n in zip(before, now)):
+            if before is not None and older(before, now):
                 self.regressed += 1
+                shown = [[[str(value) for _, value in part] for part in version] for version in (before, now)]
+                print(f"chaos: regressed {key}: {shown[0]} -> {shown[1]}", flush=True)
             self._versions[key] = now
 
     async def _drain(self) -> None:
@@ -303,7 +314,7 @@ class Chaos:
         await self.relay.restore()
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
-        consumer_group = f"chaos-{self.tag}"
+        consumer_group = self.group
         deadline = time.monotonic() + 300
         try:
             while time.monotonic() < deadline:
@@ -349,7 +360,29 @@ class Chaos:
             "rounds": self.rounds, "faults": dict(self.faults), "published": self.published.count,
             "valid": len(self.published.valid), "missing_dead_letters": missing, "lost": lost,
             "regressed": self.regressed, "tables_equal": expected_rows == actual_rows, "restarts": self.restarts,
+            "brokers": self.brokers.count,
         }
+
+
+def versions(table: str, times: list, ids: list) -> tuple:
+    """A row's versions as sql/queries/state.sql orders them, each a tuple compared left to right: for a
+    charge point (boot effective, received, event id, digest), the same for its status, last_heartbeat and
+    last_updated; for a port (last_updated, status_received_at, event id, digest). A newer version may carry an
+    older received_at (a later effective time wins whatever its receipt), so no column alone must only grow."""
+    if table == "cp":
+        boot_at, boot_received, status_at, status_received, heartbeat, updated = times
+        boot_id, boot_digest, status_id, status_digest = ids
+        parts = [(boot_at, boot_received, boot_id, boot_digest), (status_at, status_received, status_id, status_digest),
+                 (heartbeat,), (updated,)]
+    else:
+        parts = [(*times, *ids)]
+    # NULL sorts first, as the writes' coalesce(…, '-infinity') does; (False, None) pairs never compare None.
+    return tuple(tuple((value is not None, value) for value in part) for part in parts)
+
+
+def older(before: tuple, now: tuple) -> bool:
+    """Whether any of a row's versions went back between two samples: a regression."""
+    return any(n < b for b, n in zip(before, now))
 
 
 async def _rows(conn: asyncpg.Connection) -> dict:
@@ -393,14 +426,6 @@ def _pg_cluster(port: int) -> list[str]:
     raise RuntimeError(f"no PostgreSQL cluster listens on port {port}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 class _quiet:
     def __enter__(self):
         return self
@@ -411,26 +436,32 @@ class _quiet:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaos", description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS") or 12))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS") or 0) or None,
+                        help="default: two of each fault kind")
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED") or 7))
     parser.add_argument("--round-seconds", type=float, default=20)
     parser.add_argument("--records-per-round", type=int, default=2000)
-    parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated subset of: " + ", ".join(FAULTS))
+    parser.add_argument("--faults", help="comma-separated subset of: " + ", ".join(ALL_FAULTS) + f" (the last "
+                        f"{len(ALL_FAULTS) - len(FAULTS)} only with the {CLUSTER_SIZE}-broker cluster); default: all "
+                        "the stack can take")
     args = parser.parse_args(argv)
-    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
-    unknown = set(faults) - set(FAULTS)
-    if unknown or not faults:
-        parser.error(f"unknown fault(s): {', '.join(sorted(unknown)) or '(none given)'}")
-    workdir = ROOT / ".stack" / "chaos"
+    requested = None if args.faults is None else [f.strip() for f in args.faults.split(",") if f.strip()]
+    try:
+        faults = select_faults(requested, len(stack_brokers()))
+    except FaultError as exc:
+        parser.error(str(exc))
+    rounds = args.rounds or 2 * len(faults)
+    workdir = Path(os.environ.get("OCPP_STACK_DIR") or ROOT / ".stack") / "chaos"
     workdir.mkdir(parents=True, exist_ok=True)
     chaos = Chaos(bootstrap=os.environ["OCPP_KAFKA_BOOTSTRAP_SERVERS"], admin_dsn=os.environ["OCPP_DATABASE_URL"],
-                  rounds=args.rounds, seed=args.seed, round_seconds=args.round_seconds,
+                  rounds=rounds, seed=args.seed, round_seconds=args.round_seconds,
                   records_per_round=args.records_per_round, workdir=workdir, faults=faults)
     result = asyncio.run(chaos.run())
     print(f"{'rounds':<22}{result['rounds']}")
-    for kind in FAULTS:
+    for kind in faults:
         print(f"  {kind:<20}{result['faults'].get(kind, 0)}")
-    for key in ("published", "valid", "missing_dead_letters", "lost", "regressed", "tables_equal", "restarts"):
+    for key in ("published", "valid", "missing_dead_letters", "lost", "regressed", "tables_equal", "restarts",
+                "brokers"):
         print(f"{key:<22}{result[key]}")
     print(json.dumps(result))
     ok = not result["missing_dead_letters"] and not result["lost"] and not result["regressed"] and result["tables_equal"]
