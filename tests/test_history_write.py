@@ -18,7 +18,7 @@ from consumer.migrate import migrate, read_migrations
 from consumer.store import Written, apply_events, write_events
 from schemas.events import Heartbeat, Ignored, StatusNotification
 from tests.oracle import expected_presence, fetch_presence
-from tests.test_store import common, status, status_2x
+from tests.test_store import at, common, status, status_2x
 
 pytestmark = pytest.mark.postgres
 
@@ -72,15 +72,11 @@ async def test_last_seen_at_is_the_latest_receipt_of_any_event(db):
     conn = await asyncpg.connect(db)
     try:
         late_status = status("CP-1", 1, 100, "AVAILABLE", received=400)  # received long after its effective time
-        await apply_events(conn, [late_status, Ignored("CP-1", "1.6", "Authorize", uuid.uuid4(), at_(300))])
+        await apply_events(conn, [late_status, Ignored("CP-1", "1.6", "Authorize", uuid.uuid4(), at(300))])
         await apply_events(conn, [Heartbeat(**common("CP-1", 200))])
-        assert await conn.fetchval("SELECT last_seen_at FROM charge_point") == at_(400)
+        assert await conn.fetchval("SELECT last_seen_at FROM charge_point") == at(400)
     finally:
         await conn.close()
-
-
-def at_(seconds: float) -> datetime:
-    return datetime(2026, 11, 24, 12, tzinfo=timezone.utc) + timedelta(seconds=seconds)
 
 
 async def test_every_status_event_is_kept_once_with_its_source(db):
@@ -106,8 +102,7 @@ async def test_every_status_event_is_kept_once_with_its_source(db):
 async def test_partitions_are_made_for_any_month(db):
     conn = await asyncpg.connect(db)
     try:
-        far = [StatusNotification(**(common("CP-1", 0) | dict(effective_at=moment, received_at=moment)),
-                                  connector_id=1, status="AVAILABLE", error_code=None)
+        far = [on(1, moment, "AVAILABLE")
                for moment in (datetime(1999, 12, 31, 23, 59, tzinfo=timezone.utc),
                               datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2077, 2, 28, tzinfo=timezone.utc))]
         await apply_events(conn, far)
@@ -119,22 +114,24 @@ async def test_partitions_are_made_for_any_month(db):
         await conn.close()
 
 
+def on(port: int, day: datetime, value: str) -> StatusNotification:
+    """CP-1's 1.6 status of `port` at `day`, received then: the prune tests' events, whose month is what counts."""
+    return StatusNotification(**(common("CP-1", 0) | dict(effective_at=day, received_at=day)),
+                              connector_id=port, status=value, error_code=None)
+
+
 async def test_a_pruned_month_still_updates_the_state_and_is_counted(db):
     """After pruning whole months before March, a late February status changes the port (it is the newest), is
     not added to history (February is gone, and stays gone), and the write reports it; March keeps its rows."""
     conn = await asyncpg.connect(db)
     pool = await asyncpg.create_pool(db, min_size=1, max_size=1)
     try:
-        def on(day: datetime, value: str) -> StatusNotification:
-            return StatusNotification(**(common("CP-1", 0) | dict(effective_at=day, received_at=day)),
-                                      connector_id=1, status=value, error_code=None)
-
         feb, march = datetime(2026, 2, 10, tzinfo=timezone.utc), datetime(2026, 3, 2, tzinfo=timezone.utc)
-        await apply_events(conn, [on(feb, "AVAILABLE"), on(march, "CHARGING")])
+        await apply_events(conn, [on(1, feb, "AVAILABLE"), on(1, march, "CHARGING")])
         dropped = await conn.fetch("SELECT * FROM ocpp_prune_status_history('2026-03-15')")
         assert [row["dropped"] for row in dropped] == ["status_history_2026_02"]
-        late = on(datetime(2026, 2, 20, tzinfo=timezone.utc), "FAULTED")
-        later = on(datetime(2026, 3, 20, tzinfo=timezone.utc), "FINISHING")
+        late = on(1, datetime(2026, 2, 20, tzinfo=timezone.utc), "FAULTED")
+        later = on(1, datetime(2026, 3, 20, tzinfo=timezone.utc), "FINISHING")
 
         async def attempt(write):
             await write()
@@ -142,7 +139,7 @@ async def test_a_pruned_month_still_updates_the_state_and_is_counted(db):
         written = await write_events(pool, [(None, late)], attempt=attempt)
         assert written == Written(refused=[], history_pruned=1)
         assert await conn.fetchval("SELECT status FROM connector") == "CHARGING"  # March's is newer
-        written = await write_events(pool, [(None, on(datetime(2026, 2, 21, tzinfo=timezone.utc), "X")), (None, later)],
+        written = await write_events(pool, [(None, on(1, datetime(2026, 2, 21, tzinfo=timezone.utc), "X")), (None, later)],
                                      attempt=attempt)
         assert written.history_pruned == 1
         assert await conn.fetchval("SELECT status FROM connector") == "FINISHING"
@@ -160,10 +157,6 @@ async def test_prune_keeps_what_was_in_force_at_the_horizon(db):
     outage's own start; pruning again, further, keeps the winners at the new horizon only."""
     conn = await asyncpg.connect(db)
     try:
-        def on(port: int, day: datetime, value: str) -> StatusNotification:
-            return StatusNotification(**(common("CP-1", 0) | dict(effective_at=day, received_at=day)),
-                                      connector_id=port, status=value, error_code=None)
-
         feb = datetime(2026, 2, 10, tzinfo=timezone.utc)
         events = [on(1, feb, "AVAILABLE"), on(1, feb + timedelta(days=1), "CHARGING"), on(2, feb, "FAULTED"),
                   on(1, datetime(2026, 3, 2, tzinfo=timezone.utc), "AVAILABLE")]
@@ -212,7 +205,7 @@ async def test_0005_seeds_history_from_a_populated_0004_database(database_url):
             "status_event_id, status_digest, last_heartbeat, last_updated) VALUES "
             "('CP-1', 'AVAILABLE', $1, $2, $3, ocpp_content_digest('AVAILABLE'), NULL, $4), "
             "('CP-2', NULL, NULL, NULL, NULL, NULL, $5, $6), ('CP-OLD', NULL, NULL, NULL, NULL, NULL, NULL, $7)",
-            at_(5), at_(6), station.event_id, at_(10), at_(31), at_(30), at_(1))
+            at(5), at(6), station.event_id, at(10), at(31), at(30), at(1))
         await conn.execute(
             "INSERT INTO connector (id, charge_point_id, connector_id, status, error_code, last_updated, "
             "status_received_at, status_event_id, status_digest, status_family, ocpp16_status, ocpp16_error_code, "
@@ -223,10 +216,10 @@ async def test_0005_seeds_history_from_a_populated_0004_database(database_url):
             "NULL), "
             "(gen_random_uuid(), 'CP-OLD', 1, 'AVAILABLE', NULL, $7, '-infinity', $8, $6, NULL, NULL, NULL, NULL, "
             "NULL, NULL, NULL)",
-            at_(10), port.event_id, content_digest("FAULTED", "GROUND_FAILURE", None, None, None), at_(20),
-            physical.event_id, content_digest("OCCUPIED"), at_(1), old_port)
+            at(10), port.event_id, content_digest("FAULTED", "GROUND_FAILURE", None, None, None), at(20),
+            physical.event_id, content_digest("OCCUPIED"), at(1), old_port)
         await conn.execute(
-            "INSERT INTO evse_connector VALUES ('CP-2', 1, 2, 'OCCUPIED', $1, $1, $2, $3)", at_(20),
+            "INSERT INTO evse_connector VALUES ('CP-2', 1, 2, 'OCCUPIED', $1, $1, $2, $3)", at(20),
             physical.event_id, content_digest("OCCUPIED"))
         before = {t: [dict(r) for r in await conn.fetch(f"SELECT * FROM {t} ORDER BY 1, 2, 3")]
                   for t in ("charge_point", "connector", "evse_connector")}
@@ -236,15 +229,15 @@ async def test_0005_seeds_history_from_a_populated_0004_database(database_url):
             after = [dict(r) for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]
             assert [{k: row[k] for k in rows[0]} for row in after] == rows, table
         assert dict(await conn.fetch("SELECT serial_number, last_seen_at FROM charge_point")) == {
-            "CP-1": at_(6), "CP-2": at_(31), "CP-OLD": None}
+            "CP-1": at(6), "CP-2": at(31), "CP-OLD": None}
         seeded = await conn.fetch("SELECT charge_point_id, connector_id, evse_connector_id, effective_at, "
                                   "received_at, event_id, status, error_code, source_action FROM status_history "
                                   "ORDER BY 1, 2, 4")
         assert [tuple(r) for r in seeded] == [
-            ("CP-1", 0, None, at_(5), at_(6), station.event_id, "AVAILABLE", None, None),
-            ("CP-1", 1, None, at_(10), at_(10), port.event_id, "FAULTED", "GROUND_FAILURE", None),
-            ("CP-2", 1, 2, at_(20), at_(20), physical.event_id, "OCCUPIED", None, None),
-            ("CP-OLD", 1, None, at_(1), MINUS_INFINITY, old_port, "AVAILABLE", None, None),
+            ("CP-1", 0, None, at(5), at(6), station.event_id, "AVAILABLE", None, None),
+            ("CP-1", 1, None, at(10), at(10), port.event_id, "FAULTED", "GROUND_FAILURE", None),
+            ("CP-2", 1, 2, at(20), at(20), physical.event_id, "OCCUPIED", None, None),
+            ("CP-OLD", 1, None, at(1), MINUS_INFINITY, old_port, "AVAILABLE", None, None),
         ]
         assert await apply_events(conn, [port, station, physical]) == 0
         rows = await conn.fetch("SELECT connector_id, source_action, ocpp_version FROM status_history "
