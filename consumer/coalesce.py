@@ -278,13 +278,14 @@ class Rows:
 
 def presence_by_day(received: set[datetime], window: timedelta) -> list[list[list[datetime]]]:
     """The union of [t, t + window) over the receipt times, as disjoint [start, end) pairs grouped by UTC day
-    (a pair that crosses midnight is cut there). Most charge points send one or two events a batch, so the
-    common case is one pair, far from midnight: answered without the general walk."""
-    if len(received) == 1:
-        for start in received:
-            end = start + window
-            if end.date() == start.date():
-                return [[[start, end]]]
+    (a pair that crosses midnight is cut there). Most charge points send a few events a batch, closer together
+    than the window, so the common case is one pair, far from midnight: answered without sorting or walking
+    (when the receipts span no more than the window, every range overlaps the first's, so the union is one)."""
+    first, last = min(received), max(received)
+    if last - first <= window:
+        end = last + window
+        if end.date() == first.date():
+            return [[[first, end]]]
     merged: list[list[datetime]] = []
     for start in sorted(received):
         if merged and start <= merged[-1][1]:

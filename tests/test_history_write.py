@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.coalesce import content_digest
+from consumer.coalesce import content_digest, presence_by_day
 from consumer.migrate import migrate, read_migrations
 from consumer.store import Written, apply_events, write_events
 from schemas.events import Heartbeat, Ignored, StatusNotification
@@ -55,6 +55,20 @@ def test_presence_across_midnight_in_any_batching(database_url):
             expected_presence(events, window))
 
     check()
+
+
+@given(st.sets(st.integers(-1200, 1200), min_size=1, max_size=8), st.integers(1, 600))
+@settings(max_examples=300)
+def test_a_batch_merges_its_ranges_exactly(seconds, window_seconds):
+    """One batch's receipts of one charge point, spread over less and more than the window and across midnight:
+    the ranges the batch hands the database are the union, cut at midnight, second for second. (The database
+    unions them again, so a range too wide here would be stored as presence that never was.)"""
+    window = timedelta(seconds=window_seconds)
+    received = {MIDNIGHT + timedelta(seconds=s) for s in seconds}
+    events = [_event_at("CP-1", t, 0) for t in received]
+    expected = {day: ranges for (_, day), ranges in expected_presence(events, window).items()}
+    got = {pairs[0][0].date(): [tuple(pair) for pair in pairs] for pairs in presence_by_day(received, window)}
+    assert got == expected
 
 
 async def _write(dsn: str, batches: list[list], window: timedelta) -> dict:
