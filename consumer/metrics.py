@@ -10,7 +10,8 @@ import collections
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram, ProcessCollector,
+                               generate_latest)
 
 from schemas.envelope import TRACKED_ENVELOPES, version_and_action
 from schemas.events import Ignored, NotifyEvent
@@ -46,6 +47,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.totals = Totals()
         r = self.registry
+        # The process's own figures (process_resident_memory_bytes, process_cpu_seconds_total, ...) and the
+        # garbage collector's (python_gc_collections_total{generation}): memory and CPU per event are what an
+        # operator sizes replicas by, and the collector's tuning (consumer/service.py) is visible in its counts.
+        ProcessCollector(registry=r)
+        GCCollector(registry=r)
         self.events = Counter(
             "ocpp_events", "Records consumed, by action and outcome (written, ignored, dead_lettered).",
             ["action", "outcome"], registry=r,
