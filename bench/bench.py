@@ -107,6 +107,7 @@ TARGETS = {  # key: (comparison, target, label); issue 15's targets
     "fleet_cpu_growth": ("<=", 1.5, "fleet CPU per event ÷ the default scenario's"),
     "fleet_live_p99_ms": ("<=", 200, "fleet live p99 latency, ms"),
     "fleet_live_final_lag": ("<=", 0, "fleet live lag back to 0 after the phase (bounded)"),
+    "fleet_report_seconds": ("<=", 60, "the month's uptime report over the fleet, s"),
     "sweep_peak_rss_mb": ("<=", 200, "peak RSS at every fleet size, MB"),
     "sweep_cpu_growth": ("<=", 1.5, "CPU per event, largest fleet ÷ smallest"),
 }
@@ -319,6 +320,7 @@ async def run_scenario(scenario: Scenario, pg: asyncpg.Connection, settings: Set
         if scenario.sizes:
             f["db"] = await product.database_sizes(dsn)
             f["db_bytes"] = f["db"]["db_bytes"]
+            f.update(await time_uptime_report(dsn))
 
     if "naive_events_per_s" in f:
         f["speedup_vs_naive"] = f["catchup_events_per_s"] / f["naive_events_per_s"]
@@ -327,6 +329,22 @@ async def run_scenario(scenario: Scenario, pg: asyncpg.Connection, settings: Set
         # Kept as a figure, no longer a target: no Python consumer can approach consume-only (bench/limits.py).
         f["fraction_of_consume_limit"] = f["catchup_events_per_s"] / f["consume_only_events_per_s"]
     return f
+
+
+async def time_uptime_report(dsn: str) -> dict:
+    """The month's uptime report over every port the scenario wrote, as `ocpp-consumer report uptime` runs it
+    (port_uptime, every row fetched by the client), for the calendar month the backlog falls in, as of now."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        # received_at, not effective_at: a charger's wrong clock can put an effective time years off.
+        first = await conn.fetchval("SELECT date_trunc('month', min(received_at), 'UTC') FROM status_history")
+        started = time.perf_counter()
+        rows = await conn.fetch("SELECT * FROM port_uptime($1::timestamptz, $1::timestamptz + interval '1 month', "
+                                "now())", first)
+        seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return {"report_seconds": seconds, "report_ports": len(rows), "report_month": first.strftime("%Y-%m")}
 
 
 async def main() -> dict:
@@ -442,6 +460,10 @@ def scenario_rows(f: dict, p: str = "") -> list[tuple[str, str, str | None]]:
     ]
     if p + "cpu_growth" in f:
         rows.append(("ours, CPU per event ÷ default's", f"{f[p + 'cpu_growth']:.2f}×", p + "cpu_growth"))
+    if p + "report_seconds" in f:
+        rows.append((f"uptime report, {f[p + 'report_month']}", f"{f[p + 'report_seconds']:,.1f} s for "
+                                                               f"{f[p + 'report_ports']:,} ports",
+                     p + "report_seconds"))
     if p + "db" in f:
         db = f[p + "db"]
         tables = db["tables"]
