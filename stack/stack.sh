@@ -598,6 +598,27 @@ ALTER ROLE :"reader" PASSWORD :'reader_password';
 SQL
 }
 
+# Server settings for a write-heavy service, as an operator would set them (README, "Operations"): Debian's
+# defaults (128 MB shared buffers, a checkpoint per 1 GB of WAL, WAL without compression) are sized for a small
+# shared machine, and at a million charge points the database outgrows them: the writer evicted dirty pages
+# itself and wrote a full page image after every checkpoint (BENCHMARKS.md, "Fleet scale"). Prints "changed"
+# when it changed any: they take effect at the next (re)start.
+pg_server_settings() {
+  local version=$1 changed=0 name value
+  while read -r name value; do
+    if [ "$(pg_conftool -s "$version" "$pg_cluster" show "$name" 2>/dev/null)" != "$value" ]; then
+      pg_conftool "$version" "$pg_cluster" set "$name" "$value" >/dev/null
+      changed=1
+    fi
+  done <<EOF
+shared_buffers 2GB
+max_wal_size 8GB
+checkpoint_timeout 15min
+wal_compression lz4
+EOF
+  if [ $changed = 1 ]; then echo changed; fi
+}
+
 pg_up() {
   pg_install
   tls_up
@@ -610,11 +631,15 @@ pg_up() {
     # Room for several consumer replicas and test pools at once.
     pg_conftool "$version" "$pg_cluster" set max_connections 300
   fi
-  local tls
+  local tls tuned
   tls=$(pg_tls "$version")
+  tuned=$(pg_server_settings "$version")
   if pg_online "$version"; then
     say "postgres cluster $version/$pg_cluster already running on port $pg_port"
-    if [ "$tls" = changed ]; then
+    if [ "$tuned" = changed ]; then
+      say "postgres: server settings changed (shared_buffers needs a restart); restarting"
+      pg_ctlcluster "$version" "$pg_cluster" restart 9>&-
+    elif [ "$tls" = changed ]; then
       say "postgres: TLS certificate or settings changed; reloading (connections stay)"
       pg_ctlcluster "$version" "$pg_cluster" reload 9>&-
     fi
