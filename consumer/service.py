@@ -16,11 +16,11 @@ from consumer.worker import PendingMigrations, Unreachable, Worker
 
 log = logging.getLogger("consumer")
 
-# The cyclic garbage collector's thresholds for this process. A batch allocates a few hundred thousand objects,
-# all freed by reference counting, and keeps tens of thousands alive until it is committed; with CPython's
-# default young threshold (700) the collector ran hundreds of times a batch and its full collections walked every
-# event in flight: about a quarter of the consumer's CPU in catch-up (BENCHMARKS.md, "Garbage collection"). Cycles
-# are rare here (tasks, exceptions), so collecting them every 50,000 allocations costs little memory.
+# The cyclic garbage collector's thresholds for this process. A batch keeps tens of thousands of objects alive
+# until it is committed, and almost nothing on this path makes reference cycles (tasks, exceptions). At CPython's
+# default young threshold (700 objects kept) the collector ran many times a batch, and its older generations
+# walked every event in flight again: a quarter of decode + coalesce time (BENCHMARKS.md, "Garbage collection").
+# Collecting every 50,000 objects kept costs little memory; python_gc_collections_total shows the counts.
 GC_THRESHOLDS = (50_000, 10, 10)
 
 

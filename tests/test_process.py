@@ -28,13 +28,12 @@ async def _samples(port: int) -> dict:
 async def test_a_replica_collects_garbage_rarely_and_exports_its_memory(kafka_bootstrap, topic_factory, db,
                                                                         replicas):
     """A replica consumes 6,000 records in batches of 2,000, which it holds until they are written: CPython's
-    default thresholds would collect the young generation every 700 objects kept (35 times here, each collection
-    after the first few walking the batch in flight again). The tuned process collects at most a few times, and
-    says so in python_gc_collections_total; its resident memory is on /metrics too."""
+    default thresholds collect the young generation every 700 objects kept (35 times here, measured). The tuned
+    process collects at most a few times, and says so in python_gc_collections_total; its resident memory is on
+    /metrics too."""
     topic = await topic_factory("events")
     port = free_port()
-    replicas(db, topic, f"gc-{uuid.uuid4().hex[:8]}", OCPP_METRICS_PORT=str(port),
-                       OCPP_BATCH_MAX_RECORDS="2000")
+    replicas(db, topic, f"gc-{uuid.uuid4().hex[:8]}", OCPP_METRICS_PORT=str(port), OCPP_BATCH_MAX_RECORDS="2000")
 
     async def serving() -> bool:
         try:
