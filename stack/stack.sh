@@ -80,10 +80,11 @@ secrets_dir="$state/secrets"
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
-# Every broker's PLAINTEXT address: one for the single broker, the whole list for the cluster.
-kafka_bootstrap() {
-  if [ "$brokers" = 1 ]; then echo "$kafka_host:$kafka_port"; else node_addresses "$kafka_port"; fi
+# kafka_servers BASE: the bootstrap list of one listener (BASE its single-broker port), every node in a cluster.
+kafka_servers() {
+  if [ "$brokers" = 1 ]; then echo "$kafka_host:$1"; else node_addresses "$1"; fi
 }
+kafka_bootstrap() { kafka_servers "$kafka_port"; }  # every broker's PLAINTEXT address
 database_url() { echo "postgresql://$pg_user:$pg_password@127.0.0.1:$pg_port/$pg_database"; }
 # verify-full: the server's certificate must chain to the stack's CA and name the host connected to.
 secure_database_url() {
@@ -364,14 +365,9 @@ kafka_down() {
   local pid
   pid=$(cat "$kafka_pid")
   say "stopping kafka (pid $pid)"
-  kill "$pid"
-  for _ in $(seq 1 120); do
-    pid_alive "$pid" || { rm -f "$kafka_pid"; say "kafka stopped"; return 0; }
-    sleep 0.5
-  done
-  say "kafka did not stop within 60s after SIGTERM; killing it"
-  kill -9 "$pid" 2>/dev/null || true
+  stop_pids "$pid"
   rm -f "$kafka_pid"
+  say "kafka stopped"
 }
 
 # ---------------------------------------------------------------------------------------------- Kafka cluster
@@ -552,23 +548,32 @@ pg_online() { pg_lsclusters -h | awk -v v="$1" -v c="$pg_cluster" '$1==v && $2==
 # ssl = on with the stack's server certificate, copied where the postgres user may read it. Prints "changed"
 # when it changed anything: a running cluster then needs a reload (which keeps its connections).
 pg_tls() {
-  local version=$1 conf="/etc/postgresql/$1/$pg_cluster" changed=0 name value
+  local version=$1 conf="/etc/postgresql/$1/$pg_cluster" changed=0 settings
   if ! cmp -s "$tls_dir/server.pem" "$conf/ocpp-stack-server.crt" \
       || ! cmp -s "$tls_dir/server.key" "$conf/ocpp-stack-server.key"; then
     install -o postgres -g postgres -m 0644 "$tls_dir/server.pem" "$conf/ocpp-stack-server.crt"
     install -o postgres -g postgres -m 0600 "$tls_dir/server.key" "$conf/ocpp-stack-server.key"
     changed=1
   fi
+  settings=$(pg_settings "$version" <<EOF
+ssl on
+ssl_cert_file $conf/ocpp-stack-server.crt
+ssl_key_file $conf/ocpp-stack-server.key
+EOF
+)
+  if [ $changed = 1 ] || [ "$settings" = changed ]; then echo changed; fi
+}
+
+# pg_settings VERSION: set the cluster's settings read as "name value" lines from stdin; prints "changed" when it
+# changed any (a running cluster then needs a reload or a restart, as the setting asks).
+pg_settings() {
+  local version=$1 changed=0 name value
   while read -r name value; do
     if [ "$(pg_conftool -s "$version" "$pg_cluster" show "$name" 2>/dev/null)" != "$value" ]; then
       pg_conftool "$version" "$pg_cluster" set "$name" "$value" >/dev/null
       changed=1
     fi
-  done <<EOF
-ssl on
-ssl_cert_file $conf/ocpp-stack-server.crt
-ssl_key_file $conf/ocpp-stack-server.key
-EOF
+  done
   if [ $changed = 1 ]; then echo changed; fi
 }
 
@@ -604,19 +609,12 @@ SQL
 # itself and wrote a full page image after every checkpoint (BENCHMARKS.md, "Fleet scale"). Prints "changed"
 # when it changed any: they take effect at the next (re)start.
 pg_server_settings() {
-  local version=$1 changed=0 name value
-  while read -r name value; do
-    if [ "$(pg_conftool -s "$version" "$pg_cluster" show "$name" 2>/dev/null)" != "$value" ]; then
-      pg_conftool "$version" "$pg_cluster" set "$name" "$value" >/dev/null
-      changed=1
-    fi
-  done <<EOF
+  pg_settings "$1" <<EOF
 shared_buffers 2GB
 max_wal_size 8GB
 checkpoint_timeout 15min
 wal_compression lz4
 EOF
-  if [ $changed = 1 ]; then echo changed; fi
 }
 
 pg_up() {
@@ -781,11 +779,6 @@ secured_stack_present() {
 env_database_writer() {
   echo "OCPP_DATABASE_URL=$(secure_database_url "$pg_writer")"
   echo "OCPP_DATABASE_PASSWORD_FILE=$secrets_dir/postgres-writer-password"
-}
-
-# kafka_servers BASE: the bootstrap list of one listener (BASE its single-broker port), every node in a cluster.
-kafka_servers() {
-  if [ "$brokers" = 1 ]; then echo "$kafka_host:$1"; else node_addresses "$1"; fi
 }
 
 env_kafka_sasl() {
