@@ -25,6 +25,7 @@ that a run pointed at one stack never stops another stack's broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -231,8 +232,10 @@ class Brokers:
         os.kill(pid, how)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         while _alive(pid):
-            if time.monotonic() > deadline:  # a controlled shutdown that hangs ends as stack.sh's would
-                os.kill(pid, signal.SIGKILL)
+            if how != signal.SIGKILL and time.monotonic() > deadline:
+                how = signal.SIGKILL  # a controlled shutdown that hangs ends as stack.sh's would: once
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, how)
             await self.wait(0.2)
 
     async def _start(self) -> None:
