@@ -295,6 +295,15 @@ async def test_empty_or_reversed_period_is_an_error(conn):
                 await conn.fetch(f"SELECT * FROM {function}($1, $2)", start, end)
 
 
+async def test_the_report_plans_the_same_in_every_session(conn):
+    """The planner settings the report's speed depends on are the functions' own, not the caller's: an analyst's
+    session with a larger work_mem made the planner memoize every series probe, and the report 6× slower
+    (migration 0007; BENCHMARKS.md, "The uptime report over the fleet")."""
+    rows = await conn.fetch("SELECT proname, proconfig FROM pg_proc WHERE proname IN ('port_uptime', 'port_outages')")
+    assert {row["proname"]: sorted(row["proconfig"] or []) for row in rows} == {
+        "port_uptime": ["enable_memoize=off", "jit=off"], "port_outages": ["enable_memoize=off", "jit=off"]}
+
+
 async def test_as_of_defaults_to_now(conn):
     """Without an as-of time, minutes after now are not observed: a port faulted since an hour ago has an
     ongoing outage of about 60 minutes in a period that ends tomorrow."""
