@@ -135,14 +135,13 @@ def _period_problem(start, end) -> str | None:
 
 def _report(args: argparse.Namespace) -> int:
     """Exactly the report on stdout (nothing else), so that it can be redirected to a file or piped."""
-    from consumer.report import fetch_report, write_report
+    from consumer.report import write_report
 
     problem = _period_problem(args.start, args.end)
     if problem:
         raise UserError(problem, status=2)
-    rows = _on_database(load_settings(),
-                        lambda conn: fetch_report(conn, args.report_kind, args.start, args.end, args.as_of))
-    write_report(args.report_kind, rows, sys.stdout, args.format)
+    _on_database(load_settings(), lambda conn: write_report(conn, args.report_kind, args.start, args.end,
+                                                            args.as_of, sys.stdout, args.format))
     return 0
 
 
@@ -258,6 +257,8 @@ def _is_connection_error(exc: BaseException) -> bool:
 
     from consumer.clients import FatalConnectionError
 
+    if isinstance(exc, BrokenPipeError):  # our own stdout closed by its reader (`report … | head`), not a server
+        return False
     return isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError,
                             asyncpg.InvalidPasswordError, asyncpg.InvalidCatalogNameError,
                             asyncpg.ClientConfigurationError, KafkaConnectionError, TimeoutError,

@@ -45,35 +45,63 @@ REPORTS = {"uptime": (_SELECT_UPTIME, UPTIME_COLUMNS), "outages": (_SELECT_OUTAG
 FORMATS = ("csv", "json")
 
 
-async def fetch_report(conn: asyncpg.Connection, kind: str, start: datetime, end: datetime,
-                       as_of: datetime | None) -> list[asyncpg.Record]:
-    """The rows of report `kind` ("uptime" or "outages") for [start, end) as of `as_of` (None: the database's now)."""
-    statement, _ = REPORTS[kind]
-    return await conn.fetch(statement, start, end, as_of)
+# Rows fetched at a time: the report of a fleet of a million charge points has three million rows, which as
+# records held at once would take gigabytes; a chunk of this size takes a few megabytes.
+CHUNK_ROWS = 10_000
 
 
-def write_report(kind: str, rows: Sequence[asyncpg.Record], out: TextIO, fmt: str = "csv") -> None:
-    """Write the rows of report `kind` in format `fmt` ("csv" or "json") to `out`."""
-    _, columns = REPORTS[kind]
-    write_rows(columns, rows, out, fmt)
+async def write_report(conn: asyncpg.Connection, kind: str, start: datetime, end: datetime, as_of: datetime | None,
+                       out: TextIO, fmt: str = "csv") -> int:
+    """Write report `kind` ("uptime" or "outages") for [start, end) as of `as_of` (None: the database's now) to
+    `out` in format `fmt`, as it is fetched, a chunk of rows at a time through a cursor, so that the command's
+    memory does not grow with the fleet. Returns the number of rows. If the database fails part way, what was
+    written is a prefix of the report and the error propagates: the exit status says it is incomplete."""
+    statement, columns = REPORTS[kind]
+    writer = RowWriter(columns, out, fmt)
+    async with conn.transaction(readonly=True):  # a cursor lives in a transaction
+        cursor = await conn.cursor(statement, start, end, as_of)
+        while rows := await cursor.fetch(CHUNK_ROWS):
+            writer.write(rows)
+    writer.close()
+    return writer.count
+
+
+class RowWriter:
+    """CSV with a header line, or a JSON array of objects; the same names and the same values either way. Rows
+    are written as they are given, so that a caller can stream them; close() ends the document."""
+
+    def __init__(self, columns: Sequence[Column], out: TextIO, fmt: str) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+        self.columns, self.out, self.fmt, self.count = columns, out, fmt, 0
+        if fmt == "csv":
+            # "\n" rather than csv's default "\r\n": the files go to Unix tools first; spreadsheets read either.
+            self._csv = csv.writer(out, lineterminator="\n")
+            self._csv.writerow([c.name for c in columns])
+
+    def write(self, rows: Sequence) -> None:
+        columns = self.columns
+        if self.fmt == "csv":
+            self._csv.writerows(["" if row[c.name] is None else _text(row[c.name], c) for c in columns]
+                                for row in rows)
+        else:
+            # Written by hand, not json.dumps: a decimal goes out as the number it is ("90.00"), neither a
+            # string nor a float that might print 90.0 or 0.30000000000000004.
+            for n, row in enumerate(rows, self.count):
+                obj = "{" + ", ".join(f"{json.dumps(c.name)}: {_json(row[c.name], c)}" for c in columns) + "}"
+                self.out.write(("[\n" if n == 0 else ",\n") + obj)
+        self.count += len(rows)
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.out.write("\n]\n" if self.count else "[]\n")
 
 
 def write_rows(columns: Sequence[Column], rows: Sequence, out: TextIO, fmt: str) -> None:
-    """CSV with a header line, or a JSON array of objects; the same names and the same values either way."""
-    if fmt == "csv":
-        # "\n" rather than csv's default "\r\n": the files go to Unix tools first; spreadsheets read either.
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([c.name for c in columns])
-        for row in rows:
-            writer.writerow(["" if row[c.name] is None else _text(row[c.name], c) for c in columns])
-    elif fmt == "json":
-        # Written by hand, not json.dumps: a decimal goes out as the number it is ("90.00"), neither a string
-        # nor a float that might print 90.0 or 0.30000000000000004.
-        objects = ["{" + ", ".join(f"{json.dumps(c.name)}: {_json(row[c.name], c)}" for c in columns) + "}"
-                   for row in rows]
-        out.write("[\n" + ",\n".join(objects) + "\n]\n" if objects else "[]\n")
-    else:
-        raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+    """All of `rows` as one document: CSV with a header line, or a JSON array of objects."""
+    writer = RowWriter(columns, out, fmt)
+    writer.write(rows)
+    writer.close()
 
 
 def rfc3339(moment: datetime) -> str:

@@ -4,6 +4,7 @@ who may run what."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from decimal import Decimal
@@ -11,6 +12,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from consumer import report
 from consumer.store import apply_events
 from consumer.tools.relay import free_port
 from tests.report_events import MAINTENANCE, hand_computed_month, heartbeats, rounding_statuses, status, t
@@ -99,6 +101,30 @@ def test_json_has_the_csv_names_and_numbers_as_numbers(month):
                 if obj.get(name) is not None:
                     assert isinstance(obj[name], (int, Decimal)), (name, obj)
         assert '"outage_minutes": 90.00' in done.stdout or kind == "outages"
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 10_000])
+async def test_the_report_streamed_in_chunks_is_the_same_document(month, monkeypatch, chunk):
+    """The command writes the report as it fetches it, CHUNK_ROWS rows at a time through a cursor (over a fleet
+    of millions of ports its memory must not grow with the report): wherever a chunk ends, the CSV is the
+    contract's and the JSON the same document as from all rows at once."""
+    monkeypatch.setattr(report, "CHUNK_ROWS", chunk)
+    period = (t("2026-03-01T00:00"), t("2026-04-01T00:00"), t("2026-05-01T00:00"))
+    conn = await asyncpg.connect(month)
+    try:
+        for kind, expected_csv in (("uptime", UPTIME_CSV), ("outages", OUTAGES_CSV)):
+            out = io.StringIO()
+            assert await report.write_report(conn, kind, *period, out, "csv") == expected_csv.count("\n") - 1
+            assert out.getvalue() == expected_csv
+            statement, columns = report.REPORTS[kind]
+            at_once = io.StringIO()
+            report.write_rows(columns, await conn.fetch(statement, *period), at_once, "json")
+            out = io.StringIO()
+            await report.write_report(conn, kind, *period, out, "json")
+            assert out.getvalue() == at_once.getvalue()
+            assert len(json.loads(out.getvalue())) == expected_csv.count("\n") - 1
+    finally:
+        await conn.close()
 
 
 def test_empty_period_json_is_an_empty_array(month):
