@@ -166,6 +166,17 @@ def test_an_analyst_may_run_the_report(month):
     assert done.stdout == UPTIME_CSV
 
 
+def test_the_report_runs_behind_pgbouncer(month):
+    """The command reads the report through a cursor; in transaction pooling a cursor lives only as long as its
+    transaction (one held across transactions, WITH HOLD, would land on another server connection), so the
+    command must read it inside one. Through the stack's PgBouncer, the report is the contract's CSV."""
+    env = stack_env("--pgbouncer")
+    done = ocpp(on_database(env["OCPP_DATABASE_URL"], month), "report", "uptime", *MONTH,
+                OCPP_DATABASE_STATEMENT_CACHE_SIZE=env["OCPP_DATABASE_STATEMENT_CACHE_SIZE"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == UPTIME_CSV
+
+
 # ------------------------------------------------------------------------------------------ history prune
 
 
