@@ -2,9 +2,10 @@
 
 The figures are computed by the SQL functions `port_uptime` and `port_outages` (sql/migrations/0006_uptime_report.sql
 and 0007_faster_uptime_report.sql) so that analysts calling them and operators running this command get the same
-numbers; this module only fetches the rows and writes them. The output is a contract (docs/tables.md, "The uptime report"): exactly the header
-columns, in order; minutes with two decimals and percent with three, rounded half up; times in RFC 3339 UTC
-with `Z`; NULL as an empty field (CSV) or null (JSON); nothing else on standard output, so it can be piped.
+numbers; this module only fetches the rows and writes them. The output is a contract (docs/tables.md, "The uptime
+report"): exactly the header columns, in order; minutes with two decimals and percent with three, rounded half up;
+times in RFC 3339 UTC with `Z`; NULL as an empty field (CSV) or null (JSON); nothing else on standard output, so it
+can be piped.
 """
 
 from __future__ import annotations

@@ -297,8 +297,8 @@ async def test_empty_or_reversed_period_is_an_error(conn):
 
 async def test_the_report_plans_the_same_in_every_session(conn):
     """The planner settings the report's speed depends on are the functions' own, not the caller's: an analyst's
-    session with a larger work_mem made the planner memoize every series probe, and the report 6× slower
-    (migration 0007; BENCHMARKS.md, "The uptime report over the fleet")."""
+    session with a larger work_mem made the planner memoize every series probe, and the report ~4× slower
+    (migration 0007; BENCHMARKS.md, "The report's SQL (migration 0007)")."""
     rows = await conn.fetch("SELECT proname, proconfig FROM pg_proc WHERE proname IN ('port_uptime', 'port_outages')")
     assert {row["proname"]: sorted(row["proconfig"] or []) for row in rows} == {
         "port_uptime": ["enable_memoize=off", "jit=off"], "port_outages": ["enable_memoize=off", "jit=off"]}

@@ -1,5 +1,5 @@
 -- The uptime report over a fleet: the same figures as migration 0006, computed in half the time, and a plan
--- that does not depend on the caller's work_mem (BENCHMARKS.md, "The uptime report over the fleet").
+-- that does not depend on the caller's work_mem (BENCHMARKS.md, "The report's SQL (migration 0007)").
 --
 -- port_uptime is replaced (same signature, same results: tests/test_report.py and the store's property tests
 -- hold it to the hand-computed months and to the oracle); port_outages keeps its body and gets the same
@@ -19,7 +19,8 @@ RETURNS TABLE (
 -- JIT off: the index probes per series make the planner's cost estimates large enough to compile the plan,
 -- which took longer (1.3 s of 10 over 10,000 charge points) than it saved. Memoize off: every series is probed
 -- once, so its cache never hits, and with a larger work_mem (an analyst's session) the planner put it on every
--- probe, where its misses made the whole report 6× slower (300,000 ports: 8 s → 51 s at work_mem 64MB).
+-- probe, where its misses made the whole report ~4× slower (0006 over 300,000 ports: 17 s at work_mem 4MB, 64 s
+-- at 64MB).
 LANGUAGE plpgsql STABLE SET jit = off SET enable_memoize = off AS $$
 #variable_conflict use_column
 BEGIN
