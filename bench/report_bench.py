@@ -204,6 +204,15 @@ def storm(charge_points: int) -> list[str]:
     ]
 
 
+def scenario() -> tuple[str, list[str], tuple[datetime, datetime, datetime]]:
+    """What to generate and report on, chosen once: its description, its statements and the report's period
+    (from, to, as of). The month of CHARGE_POINTS by default; with REPORT_STORM, the fleet after its storm."""
+    if STORM_CHARGE_POINTS:
+        return (f"{STORM_CHARGE_POINTS:,} charge points × 3 ports after their boot storm", storm(STORM_CHARGE_POINTS),
+                STORM_PERIOD)
+    return f"{CHARGE_POINTS:,} charge points × {PORTS} ports, a month", FLEET, (FROM, TO, AS_OF)
+
+
 async def print_setup(conn: asyncpg.Connection) -> None:
     print(f"PostgreSQL: {await conn.fetchval('SELECT version()')}")
     for name in ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather", "jit"):
@@ -215,14 +224,12 @@ async def print_setup(conn: asyncpg.Connection) -> None:
           f"load average before the run {os.getloadavg()[0]:.2f}")
 
 
-async def print_fleet(conn: asyncpg.Connection, seconds: float) -> None:
+async def print_fleet(conn: asyncpg.Connection, shape: str, seconds: float) -> None:
     counts = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM status_history) AS history, "
         "(SELECT count(*) FROM charge_point_presence) AS presence, "
         "(SELECT count(*) FROM connector) AS ports, (SELECT count(*) FROM evse_connector) AS physical, "
         "pg_size_pretty(pg_database_size(current_database())) AS size")
-    shape = (f"{STORM_CHARGE_POINTS:,} charge points × 3 ports after their boot storm" if STORM_CHARGE_POINTS
-             else f"{CHARGE_POINTS:,} charge points × {PORTS} ports, a month")
     print(f"Fleet: {shape} ({counts['ports']:,} ports, 30 % OCPP 2.0.1 with {counts['physical']:,} physical "
           f"connectors); status_history {counts['history']:,} rows, charge_point_presence {counts['presence']:,} "
           f"rows, database {counts['size']}; generated in {seconds:.0f} s")
@@ -257,10 +264,10 @@ async def run(dsn: str) -> None:
         try:
             await print_setup(conn)
             t0 = time.perf_counter()
-            for statement in storm(STORM_CHARGE_POINTS) if STORM_CHARGE_POINTS else FLEET:
+            shape, statements, period = scenario()
+            for statement in statements:
                 await conn.execute(statement)
-            await print_fleet(conn, time.perf_counter() - t0)
-            period = STORM_PERIOD if STORM_CHARGE_POINTS else (FROM, TO, AS_OF)
+            await print_fleet(conn, shape, time.perf_counter() - t0)
             for function in ("port_uptime", "port_outages"):
                 await time_report(conn, function, period)
             # An analyst's session may have a larger work_mem; the functions' plans must not depend on it.
