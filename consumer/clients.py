@@ -247,10 +247,13 @@ def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> 
         isolation_level="read_committed",
         auto_offset_reset=s.kafka_auto_offset_reset,
         max_poll_records=s.batch_max_records,
-        # What aiokafka buffers ahead is most of the consumer's memory in catch-up: bounded per partition, and
-        # in total, whatever the number of partitions this replica owns (BENCHMARKS.md has the figures).
+        # What aiokafka holds is most of the consumer's memory in catch-up: up to max_partition_fetch_bytes of
+        # unread records per owned partition, and while a fetch response is read, about three copies of it
+        # (the socket buffer, the response, its record sets). At 32 MiB per response those copies were 100 MB
+        # of a fleet's 320 MB peak; 8 MiB responses took it under 200 MB at the same catch-up (BENCHMARKS.md,
+        # "The fetch response is read three times").
         max_partition_fetch_bytes=s.batch_max_bytes,
-        fetch_max_bytes=4 * s.batch_max_bytes,
+        fetch_max_bytes=2 * s.batch_max_bytes,
         fetch_max_wait_ms=s.batch_max_wait_ms,
         max_poll_interval_ms=s.kafka_max_poll_interval_ms,
         # Partitions added to a topic are found at the next metadata refresh: 30 s, not Kafka's 5 minutes, so

@@ -127,8 +127,9 @@ class Settings(BaseSettings):
 
     batch_max_records: int = Field(20000, ge=1, description="Most records fetched for one batch.")
     batch_max_bytes: int = Field(
-        8_388_608, ge=1024,
-        description="Most bytes fetched per partition at a time; one fetch returns at most 4 times this (memory bound).",
+        4_194_304, ge=1024,
+        description="Most bytes fetched per partition at a time; one fetch returns at most twice this. The replica "
+                    "holds up to this much per partition it owns, and about 3 copies of a fetch while reading it.",
     )
     # At least 1: a zero wait makes an idle fetch return without ever yielding to the event loop.
     batch_max_wait_ms: int = Field(200, ge=1, description="How long a fetch waits to fill a batch.")
