@@ -250,8 +250,8 @@ def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> 
         # What aiokafka holds is most of the consumer's memory in catch-up: up to max_partition_fetch_bytes of
         # unread records per owned partition, and while a fetch response is read, about three copies of it
         # (the socket buffer, the response, its record sets). At 32 MiB per response those copies were 100 MB
-        # of a fleet's 320 MB peak; 8 MiB responses took it under 200 MB at the same catch-up (BENCHMARKS.md,
-        # "The fetch response is read three times").
+        # of a fleet's 320 MB peak; 8 MiB responses took it to 191 MB, for ~4 % of a small fleet's catch-up
+        # (BENCHMARKS.md, "Fleet scale (#15): the fetch response is read three times").
         max_partition_fetch_bytes=s.batch_max_bytes,
         fetch_max_bytes=2 * s.batch_max_bytes,
         fetch_max_wait_ms=s.batch_max_wait_ms,
