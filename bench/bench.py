@@ -355,7 +355,8 @@ async def main() -> dict:
         setup = {
             "cpus": os.cpu_count(), "python": platform.python_version(), "aiokafka": aiokafka.__version__,
             "asyncpg": asyncpg.__version__, "postgresql": await pg.fetchval("SHOW server_version"),
-            "batch_max_records": settings.batch_max_records, "partitions": PARTITIONS,
+            "batch_max_records": settings.batch_max_records, "batch_max_bytes": settings.batch_max_bytes,
+            "partitions": PARTITIONS,
         }
         if FLEET or not SWEEP:
             figures["setup"] = {
@@ -485,7 +486,8 @@ def report(f: dict) -> None:
         print(f"       backlog {s['backlog_events']:,} events over {s['charge_points']:,} charge points × "
               f"{s['connectors']} connectors, {s['partitions']} partitions; naive slice {s['naive_events']:,}; "
               f"live {s['live_rate']:,}/s for {s['live_seconds']}s; "
-              f"consumer batches of ≤ {s['batch_max_records']:,}")
+              f"consumer batches of ≤ {s['batch_max_records']:,}, fetches of ≤ {s['batch_max_bytes'] / 2**20:g} MiB "
+              f"per partition")
         print(header)
         for label, value, key in scenario_rows(f):
             print(_row(f, label, value, key))
