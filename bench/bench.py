@@ -241,6 +241,9 @@ async def run_scenario(scenario: Scenario, pg: asyncpg.Connection, settings: Set
         process = product.start_consumer(
             consumer_log, kafka_bootstrap_servers=BOOTSTRAP, database_url=dsn, kafka_topics=topic,
             kafka_group_id=group, metrics_port=port, dlq_topic=dlq, log_level="WARNING",
+            # The product's environment has no OCPP_* of the bench's own: the batch settings the limits and the
+            # setup line use are passed on, so that a run with other settings measures them everywhere.
+            batch_max_records=settings.batch_max_records, batch_max_bytes=settings.batch_max_bytes,
         )
         cleanup.callback(product.stop_consumer, process)
         probe = product.LagProbe(BOOTSTRAP, topic, group)
