@@ -218,7 +218,7 @@ async def print_setup(conn: asyncpg.Connection) -> None:
     for name in ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather", "jit"):
         print(f"  {name} = {await conn.fetchval(f'SHOW {name}')}")
     print("  (port_uptime and port_outages set jit = off and enable_memoize = off for themselves: "
-          "sql/migrations/0006_uptime_report.sql, 0007_faster_uptime_report.sql)")
+          "sql/migrations/0006_uptime_report.sql to 0008_report_in_slices.sql)")
     print(f"Client: Python {platform.python_version()}, asyncpg {asyncpg.__version__}, "
           f"CPUs {os.cpu_count()} (shared by client and server), {platform.machine()}, "
           f"load average before the run {os.getloadavg()[0]:.2f}")

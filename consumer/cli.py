@@ -89,6 +89,13 @@ def _date(text: str):
     return datetime.combine(day, time(), tzinfo=timezone.utc)
 
 
+def _jobs(text: str) -> int:
+    """`report --jobs N`: how many slices, connections and server processes; at least one."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of jobs (a whole number, 1 or more)")
+    return int(text)
+
+
 @contextlib.contextmanager
 def _database(settings):
     """One connection as the configured user, for the operators' and analysts' commands; the server named in the
@@ -107,18 +114,27 @@ def _database(settings):
 
 def _on_database(settings, work):
     """`await work(conn)` on one connection as the configured user, with _database's error lines."""
+    return _on_connections(settings, 1, lambda conns: work(conns[0]))
+
+
+def _on_connections(settings, count: int, work):
+    """`await work(conns)` on `count` connections as the configured user, with _database's error lines."""
     import asyncio
+    from contextlib import AsyncExitStack
 
     import asyncpg
 
     from consumer.clients import database_connect_options
 
     async def run():
-        conn = await asyncpg.connect(settings.database_url.get_secret_value(), **database_connect_options(settings))
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
+        async with AsyncExitStack() as stack:
+            conns = []
+            for _ in range(count):
+                conn = await asyncpg.connect(settings.database_url.get_secret_value(),
+                                             **database_connect_options(settings))
+                stack.push_async_callback(conn.close)
+                conns.append(conn)
+            return await work(conns)
 
     with _database(settings):
         return asyncio.run(run())
@@ -140,8 +156,9 @@ def _report(args: argparse.Namespace) -> int:
     problem = _period_problem(args.start, args.end)
     if problem:
         raise UserError(problem, status=2)
-    _on_database(load_settings(), lambda conn: write_report(conn, args.report_kind, args.start, args.end,
-                                                            args.as_of, sys.stdout, args.format))
+    _on_connections(load_settings(), args.jobs, lambda conns: write_report(conns, args.report_kind, args.start,
+                                                                           args.end, args.as_of, sys.stdout,
+                                                                           args.format))
     return 0
 
 
@@ -352,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--as-of", dest="as_of", type=_datetime, metavar="TIME",
                        help="count only what happened before this RFC 3339 time (default: now)")
         p.add_argument("--format", choices=("csv", "json"), default="csv", help="csv (default) or json")
+        p.add_argument("--jobs", type=_jobs, default=2, metavar="N",
+                       help="compute the report in N slices at once, one connection and one server process each "
+                            "(default 2; 1: one query); each busies one of the database's cores")
         p.set_defaults(handler=_report, label=f"report {kind}")
 
     p = sub.add_parser("exclusions", help="windows in which outages are outside the operator's control")

@@ -103,28 +103,30 @@ def test_json_has_the_csv_names_and_numbers_as_numbers(month):
         assert '"outage_minutes": 90.00' in done.stdout or kind == "outages"
 
 
-@pytest.mark.parametrize("chunk", [1, 4, 10_000])
-async def test_the_report_streamed_in_chunks_is_the_same_document(month, monkeypatch, chunk):
+@pytest.mark.parametrize(("chunk", "jobs"), [(1, 1), (4, 1), (10_000, 1), (1, 3), (10_000, 2), (10_000, 6)])
+async def test_the_report_streamed_in_chunks_and_slices_is_the_same_document(month, monkeypatch, chunk, jobs):
     """The command writes the report as it fetches it, CHUNK_ROWS rows at a time through a cursor (over a fleet
-    of millions of ports its memory must not grow with the report): wherever a chunk ends, the CSV is the
-    contract's and the JSON the same document as from all rows at once."""
+    of millions of ports its memory must not grow with the report), from `jobs` slices computed at once:
+    wherever a chunk or a slice ends (6 jobs over 4 charge points: empty slices too), the CSV is the contract's
+    and the JSON the same document as from all rows at once."""
     monkeypatch.setattr(report, "CHUNK_ROWS", chunk)
     period = (t("2026-03-01T00:00"), t("2026-04-01T00:00"), t("2026-05-01T00:00"))
-    conn = await asyncpg.connect(month)
+    conns = [await asyncpg.connect(month) for _ in range(jobs)]
     try:
         for kind, expected_csv in (("uptime", UPTIME_CSV), ("outages", OUTAGES_CSV)):
             out = io.StringIO()
-            assert await report.write_report(conn, kind, *period, out, "csv") == expected_csv.count("\n") - 1
+            assert await report.write_report(conns, kind, *period, out, "csv") == expected_csv.count("\n") - 1
             assert out.getvalue() == expected_csv
             statement, columns = report.REPORTS[kind]
             at_once = io.StringIO()
-            report.write_rows(columns, await conn.fetch(statement, *period), at_once, "json")
+            report.write_rows(columns, await conns[0].fetch(statement, *period, None, None), at_once, "json")
             out = io.StringIO()
-            await report.write_report(conn, kind, *period, out, "json")
+            await report.write_report(conns, kind, *period, out, "json")
             assert out.getvalue() == at_once.getvalue()
             assert len(json.loads(out.getvalue())) == expected_csv.count("\n") - 1
     finally:
-        await conn.close()
+        for conn in conns:
+            await conn.close()
 
 
 def test_empty_period_json_is_an_empty_array(month):
@@ -138,6 +140,7 @@ def test_empty_period_json_is_an_empty_array(month):
     (["--from", "2026-03-01", "--to", "2026-04-01", "--format", "xml"], ["--format", "'xml'"]),
     (["--from", "2026-03-32", "--to", "2026-04-01"], ["--from", "'2026-03-32'", "YYYY-MM-DD"]),
     (["--from", "2026-03-01", "--to", "2026-04-01", "--as-of", "soon"], ["--as-of", "'soon'"]),
+    (["--from", "2026-03-01", "--to", "2026-04-01", "--jobs", "0"], ["--jobs", "'0'", "1 or more"]),
 ])
 def test_bad_input_exits_2_naming_what_is_wrong(month, args, names):
     """Refused before connecting: nothing on stdout, a message on stderr that names the option at fault."""
@@ -169,9 +172,10 @@ def test_an_analyst_may_run_the_report(month):
 def test_the_report_runs_behind_pgbouncer(month):
     """The command reads the report through a cursor; in transaction pooling a cursor lives only as long as its
     transaction (one held across transactions, WITH HOLD, would land on another server connection), so the
-    command must read it inside one. Through the stack's PgBouncer, the report is the contract's CSV."""
+    command must read it inside one; so must the slices import the first's snapshot (--jobs 3: three server
+    connections, each held by its transaction). Through the stack's PgBouncer, the report is the contract's CSV."""
     env = stack_env("--pgbouncer")
-    done = ocpp(on_database(env["OCPP_DATABASE_URL"], month), "report", "uptime", *MONTH,
+    done = ocpp(on_database(env["OCPP_DATABASE_URL"], month), "report", "uptime", *MONTH, "--jobs", "3",
                 OCPP_DATABASE_STATEMENT_CACHE_SIZE=env["OCPP_DATABASE_STATEMENT_CACHE_SIZE"])
     assert done.returncode == 0, done.stderr
     assert done.stdout == UPTIME_CSV
