@@ -1,5 +1,6 @@
 """How long the uptime report takes for a month of a large fleet: `port_uptime` and `port_outages` over
-10,000 charge points × 2 ports with a month of status history and presence.
+10,000 charge points × 2 ports with a month of status history and presence, and `ocpp-consumer report uptime`
+over the same with one job and with its default (slices on several connections).
 
 The fleet's month is generated in SQL (seeded, so every run has the same shape), shaped as the write path
 stores it: history rows with their versions, one presence row per charge point and UTC day, and the state
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from consumer.migrate import migrate
+from consumer.report import DEFAULT_JOBS, write_report
 from consumer.tools.support import drop_database
 
 CHARGE_POINTS = 10_000
@@ -252,6 +254,26 @@ async def time_report(conn: asyncpg.Connection, function: str, period: tuple, se
         print(f"  ports below 97 %: {below:,}; outages: {sum(r['outages'] for r in rows):,}")
 
 
+async def time_command(dsn: str, period: tuple) -> None:
+    """`ocpp-consumer report uptime` as the command writes it (write_report: CSV, here to /dev/null), with one
+    job and with its default, alternated RUNS times: the slices' gain, side by side."""
+    seconds: dict[int, list[float]] = {1: [], DEFAULT_JOBS: []}
+    for _ in range(RUNS):
+        for jobs in seconds:
+            conns = [await asyncpg.connect(dsn) for _ in range(jobs)]
+            try:
+                with open(os.devnull, "w") as sink:
+                    t0 = time.perf_counter()
+                    await write_report(conns, "uptime", *period, sink)
+                    seconds[jobs].append(time.perf_counter() - t0)
+            finally:
+                for conn in conns:
+                    await conn.close()
+    for jobs, runs in seconds.items():
+        print(f"ocpp-consumer report uptime --jobs {jobs} (CSV to /dev/null): median {statistics.median(runs):.2f} s, "
+              "runs " + ", ".join(f"{s:.2f}" for s in runs))
+
+
 async def run(dsn: str) -> None:
     parts = urlsplit(dsn)
     name = f"report_bench_{uuid.uuid4().hex[:8]}"
@@ -273,6 +295,7 @@ async def run(dsn: str) -> None:
             # An analyst's session may have a larger work_mem; the functions' plans must not depend on it.
             await conn.execute("SET work_mem = '64MB'")
             await time_report(conn, "port_uptime", period, " with work_mem 64MB")
+            await time_command(bench_dsn, period)
         finally:
             await conn.close()
     finally:

@@ -151,14 +151,14 @@ def _period_problem(start, end) -> str | None:
 
 def _report(args: argparse.Namespace) -> int:
     """Exactly the report on stdout (nothing else), so that it can be redirected to a file or piped."""
-    from consumer.report import write_report
+    from consumer.report import DEFAULT_JOBS, write_report
 
     problem = _period_problem(args.start, args.end)
     if problem:
         raise UserError(problem, status=2)
-    _on_connections(load_settings(), args.jobs, lambda conns: write_report(conns, args.report_kind, args.start,
-                                                                           args.end, args.as_of, sys.stdout,
-                                                                           args.format))
+    jobs = args.jobs or DEFAULT_JOBS
+    _on_connections(load_settings(), jobs, lambda conns: write_report(conns, args.report_kind, args.start, args.end,
+                                                                      args.as_of, sys.stdout, args.format))
     return 0
 
 
@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--as-of", dest="as_of", type=_datetime, metavar="TIME",
                        help="count only what happened before this RFC 3339 time (default: now)")
         p.add_argument("--format", choices=("csv", "json"), default="csv", help="csv (default) or json")
-        p.add_argument("--jobs", type=_jobs, default=2, metavar="N",
+        p.add_argument("--jobs", type=_jobs, metavar="N",
                        help="compute the report in N slices at once, one connection and one server process each "
                             "(default 2; 1: one query); each busies one of the database's cores")
         p.set_defaults(handler=_report, label=f"report {kind}")
