@@ -4,7 +4,7 @@
 --
 -- A slice is a range of charge point ids in byte order, [charge_point_from, charge_point_to), NULL meaning no
 -- bound, the order the report is sorted in: slices that cover the ids from NULL to NULL, reported one after the
--- other, are the whole report, row for row (tests/test_report.py). A charge point's ports are all in its slice,
+-- other, are the whole report, row for row (tests/test_report_slices.py). A charge point's ports are all in its slice,
 -- and so are its exclusions and presence.
 --
 -- The bodies are those of migrations 0006 (ocpp_port_timeline, port_outages) and 0007 (port_uptime), restated
