@@ -89,6 +89,28 @@ MUTATIONS = [
              "    new = (event.effective_at, event.received_at, event.event_id)",
              "    new = (event.effective_at, event.effective_at, event.event_id)",
              ("tests/test_store.py", "tests/test_store_property.py")),
+    Mutation("the report's slices do not import the first one's snapshot", "consumer/report.py",
+             "            await conn.execute(f\"SET TRANSACTION SNAPSHOT '{snapshot}'\")\n",
+             "            pass\n",
+             ("tests/test_report_slices.py::test_the_slices_read_one_snapshot",)),
+    Mutation("the report's slices count up to their own now, not the report's", "consumer/report.py",
+             "cursors = [await conn.cursor(statement, start, end, as_of, lo, hi)",
+             "cursors = [await conn.cursor(statement, start, end, None, lo, hi)",
+             ("tests/test_report_slices.py::test_every_slice_counts_up_to_the_reports_now",)),
+    Mutation("a failing slice waits for the slices before it to be computed", "consumer/report.py",
+             "                rows = await _first_chunk(first, firsts)\n",
+             "                rows = await first\n",
+             ("tests/test_report_slices.py::test_a_slice_that_fails_fails_the_report",)),
+    Mutation("a failed report leaves the other slices' queries running", "consumer/report.py",
+             "            for task in firsts:\n                task.cancel()\n"
+             "            await asyncio.gather(*firsts, return_exceptions=True)\n",
+             "            pass\n",
+             ("tests/test_report_slices.py::test_a_slice_that_fails_fails_the_report",)),
+    Mutation("a slice's upper bound compares in the database's collation, not byte order",
+             "sql/migrations/0008_report_in_slices.sql",
+             'AND (charge_point_to IS NULL OR id COLLATE "C" < charge_point_to)',
+             "AND (charge_point_to IS NULL OR id < charge_point_to)",
+             ("tests/test_report_slices.py::test_any_cut_into_slices_is_the_whole_report",)),
 ]
 
 
