@@ -10,7 +10,8 @@
 -- The bodies are those of migrations 0006 (ocpp_port_timeline, port_outages) and 0007 (port_uptime), restated
 -- because a function's arguments cannot be added in place (the ledger forbids editing a landed migration); the
 -- only changes are the two new arguments, passed down to the timeline, which filters the series it lists by them,
--- and port_outages' enable_memoize = off, formerly set by 0007, now in its definition. With arguments added, the
+-- port_outages' enable_memoize = off, formerly set by 0007, now in its definition, and the period check both
+-- carried, now one function. With arguments added, the
 -- old signatures would make every call ambiguous, so they are dropped; EXECUTE stays granted to PUBLIC, as for
 -- every function, so readers keep calling them.
 
@@ -27,6 +28,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION ocpp_in_slice(text, text, text) IS
     'Whether a charge point id is in the slice [charge_point_from, charge_point_to) in byte order (NULL: no bound).';
+
+-- port_uptime's and port_outages' refusal of an empty or reversed period, naming the function.
+CREATE FUNCTION ocpp_check_period(function_name text, "from" timestamptz, "to" timestamptz) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF NOT "from" < "to" THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%s: the period [%s, %s) is empty or reversed: "from" must be before "to"',
+                             function_name, "from", "to");
+    END IF;
+END
+$$;
 
 -- Each port's timeline over [lo, hi): when it was down, and why, by the rule of docs/tables.md ("Port status over
 -- time"). Every multirange lies within [lo, hi) and within the port's existence. charge_points limits it to those
@@ -238,11 +251,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql STABLE SET jit = off SET enable_memoize = off AS $$
 #variable_conflict use_column
 BEGIN
-    IF NOT "from" < "to" THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('port_uptime: the period [%s, %s) is empty or reversed: "from" must be before "to"',
-                             "from", "to");
-    END IF;
+    PERFORM ocpp_check_period('port_uptime', "from", "to");
     RETURN QUERY
     WITH
     -- Minutes after as_of have not happened yet: the report covers [from, end_at).
@@ -307,11 +316,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql STABLE SET jit = off SET enable_memoize = off AS $$  -- as port_uptime
 #variable_conflict use_column
 BEGIN
-    IF NOT "from" < "to" THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('port_outages: the period [%s, %s) is empty or reversed: "from" must be before "to"',
-                             "from", "to");
-    END IF;
+    PERFORM ocpp_check_period('port_outages', "from", "to");
     RETURN QUERY
     WITH
     period AS (SELECT "from" AS start_at, greatest("from", least("to", as_of)) AS end_at),
