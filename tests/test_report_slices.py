@@ -10,6 +10,7 @@ import io
 import random
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -105,20 +106,26 @@ def test_any_cut_into_slices_is_the_whole_report(english_database):
     check()
 
 
+@asynccontextmanager
+async def connections(dsn: str, count: int) -> AsyncIterator[list[asyncpg.Connection]]:
+    conns = [await asyncpg.connect(dsn) for _ in range(count)]
+    try:
+        yield conns
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
 @pytest.mark.parametrize("jobs", [2, 3, 8])
 async def test_the_commands_slices_cut_the_charge_points_evenly(db, jobs):
     """The slices write_report computes on: in byte order, together every id, each of about as many charge
     points (the slowest slice sets the report's time)."""
     ids = [f"CP-{n:04d}" for n in range(400)] + ODD_IDS
-    conns = [await asyncpg.connect(db) for _ in range(jobs)]
-    try:
+    async with connections(db, jobs) as conns:
         await conns[0].executemany("INSERT INTO charge_point (serial_number, last_updated) VALUES ($1, now())",
                                    [(i,) for i in ids])
         async with report.report_slices(conns, None) as (_, slices):
             pass
-    finally:
-        for conn in conns:
-            await conn.close()
     assert len(slices) == jobs and slices[0][0] is None and slices[-1][1] is None
     assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))
     sizes = [sum(1 for i in ids if (lo is None or i >= lo) and (hi is None or i < hi)) for lo, hi in slices]
@@ -130,17 +137,12 @@ async def test_the_slices_read_one_snapshot(db):
     """While the consumer writes, every slice sees the database as the first did when the report began: a charge
     point committed after the slices opened is in none of them, though the other transactions had read nothing
     yet (and a new transaction sees it)."""
-    conns = [await asyncpg.connect(db) for _ in range(3)]
-    writer = await asyncpg.connect(db)
-    try:
+    async with connections(db, 4) as (*conns, writer):
         async with report.report_slices(conns, None):
             await writer.execute("INSERT INTO charge_point (serial_number, last_updated) VALUES ('CP-late', now())")
             for conn in conns:
                 assert await conn.fetchval("SELECT count(*) FROM charge_point WHERE serial_number = 'CP-late'") == 0
         assert await conns[2].fetchval("SELECT count(*) FROM charge_point WHERE serial_number = 'CP-late'") == 1
-    finally:
-        for conn in (*conns, writer):
-            await conn.close()
 
 
 async def test_every_slice_counts_up_to_the_reports_now(db):
@@ -148,24 +150,21 @@ async def test_every_slice_counts_up_to_the_reports_now(db):
     the last slice, faulted since an hour ago, has an ongoing outage of about 60 minutes in a period that ends
     tomorrow (not the day still to come)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    conns = [await asyncpg.connect(db) for _ in range(3)]
-    try:
-        events = [*heartbeats("CP-Z", now - timedelta(hours=3), now), status("CP-Z", 1, now - timedelta(hours=3),
-                  "AVAILABLE"), status("CP-Z", 1, now - timedelta(hours=1), "FAULTED")]
-        for cp in ("CP-A", "CP-B", "CP-C"):
-            events += [*heartbeats(cp, now - timedelta(hours=3), now), status(cp, 1, now - timedelta(hours=3), "AVAILABLE")]
+    earlier = now - timedelta(hours=3)
+    events = [status("CP-Z", 1, earlier, "AVAILABLE"), status("CP-Z", 1, now - timedelta(hours=1), "FAULTED")]
+    for cp in ("CP-A", "CP-B", "CP-C", "CP-Z"):
+        events += [*heartbeats(cp, earlier, now), status(cp, 2, earlier, "AVAILABLE")]
+    async with connections(db, 3) as conns:
         await apply_events(conns[0], events)
         async with report.report_slices(conns, None) as (as_of, slices):
             assert as_of == await conns[0].fetchval("SELECT now()")
         assert slices[-1][0] <= "CP-Z"
         out = io.StringIO()
         await report.write_report(conns, "outages", now - timedelta(days=1), now + timedelta(days=1), None, out)
-        (row,) = [r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["charge_point_id"] == "CP-Z"]
-        assert (row["charge_point_id"], row["end"]) == ("CP-Z", "")
-        assert 60 <= float(row["minutes"]) < 62
-    finally:
-        for conn in conns:
-            await conn.close()
+    (row,) = [r for r in csv.DictReader(io.StringIO(out.getvalue()))
+              if (r["charge_point_id"], r["connector_id"]) == ("CP-Z", "1")]
+    assert (row["cause"], row["end"]) == ("FAULTED", "")
+    assert 60 <= float(row["minutes"]) < 62
 
 
 async def test_a_slice_that_fails_fails_the_report(db):
@@ -173,11 +172,9 @@ async def test_a_slice_that_fails_fails_the_report(db):
     slice, whichever slice it is, at once: the other slices' queries are cancelled even while they wait (here on
     a lock on exclusions, held until the test ends), and every connection is left usable."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    conns = [await asyncpg.connect(db) for _ in range(3)]
-    locker = await asyncpg.connect(db)
-    try:
+    period = (now - timedelta(days=3), now + timedelta(days=1), None)
+    async with connections(db, 4) as (*conns, locker):
         await apply_events(conns[0], fleet(now))
-        period = (now - timedelta(days=3), now + timedelta(days=1), None)
         for failing in range(3):
             await conns[failing].execute("SET statement_timeout = 200")
             async with locker.transaction():
@@ -187,20 +184,12 @@ async def test_a_slice_that_fails_fails_the_report(db):
                 for conn in conns:
                     assert await conn.fetchval("SELECT 1") == 1 and not conn.is_in_transaction()
             await conns[failing].execute("RESET statement_timeout")
-        out = io.StringIO()
-        assert await report.write_report(conns, "uptime", *period, out) > 30
-    finally:
-        for conn in (*conns, locker):
-            await conn.close()
+        assert await report.write_report(conns, "uptime", *period, io.StringIO()) > 30
 
 
 async def test_no_charge_points_in_slices_is_an_empty_report(db):
-    conns = [await asyncpg.connect(db) for _ in range(4)]
-    try:
-        out = io.StringIO()
-        start = datetime(2026, 3, 1, tzinfo=UTC)
+    out = io.StringIO()
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    async with connections(db, 4) as conns:
         assert await report.write_report(conns, "outages", start, start + timedelta(days=31), None, out, "json") == 0
-        assert out.getvalue() == "[]\n"
-    finally:
-        for conn in conns:
-            await conn.close()
+    assert out.getvalue() == "[]\n"
