@@ -45,9 +45,8 @@ import asyncpg
 import psutil
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench import limits, naive_consumer, product
+from bench import limits, naive_consumer, product, report_bench
 from consumer.report import DEFAULT_JOBS as REPORT_JOBS
-from consumer.report import write_report
 from consumer.settings import Settings
 from consumer.tools.simulate import Feed, FeedConfig, ensure_topic, publish
 from consumer.tools.support import drop_database
@@ -340,19 +339,15 @@ async def time_uptime_report(dsn: str) -> dict:
     """The month's uptime report over every port the scenario wrote, as `ocpp-consumer report uptime` writes it
     (its default --jobs: REPORT_JOBS slices at once, each on a connection of its own; CSV, here to /dev/null),
     for the calendar month the backlog falls in, as of now."""
-    conns = [await asyncpg.connect(dsn) for _ in range(REPORT_JOBS)]
+    conn = await asyncpg.connect(dsn)
     try:
         # received_at, not effective_at: a charger's wrong clock can put an effective time years off.
-        first, end = await conns[0].fetchrow("SELECT m, m + interval '1 month' FROM "
-                                             "(SELECT date_trunc('month', min(received_at), 'UTC') AS m "
-                                             "FROM status_history) AS s")
-        with open(os.devnull, "w") as sink:
-            started = time.perf_counter()
-            ports = await write_report(conns, "uptime", first, end, None, sink)
-            seconds = time.perf_counter() - started
+        first, end = await conn.fetchrow("SELECT m, m + interval '1 month' FROM "
+                                         "(SELECT date_trunc('month', min(received_at), 'UTC') AS m "
+                                         "FROM status_history) AS s")
     finally:
-        for conn in conns:
-            await conn.close()
+        await conn.close()
+    seconds, ports = await report_bench.time_command(dsn, REPORT_JOBS, (first, end, None))
     return {"report_seconds": seconds, "report_ports": ports, "report_month": first.strftime("%Y-%m"),
             "report_jobs": REPORT_JOBS}
 

@@ -254,21 +254,26 @@ async def time_report(conn: asyncpg.Connection, function: str, period: tuple, se
         print(f"  ports below 97 %: {below:,}; outages: {sum(r['outages'] for r in rows):,}")
 
 
-async def time_command(dsn: str, period: tuple) -> None:
-    """`ocpp-consumer report uptime` as the command writes it (write_report: CSV, here to /dev/null), with one
-    job and with its default, alternated RUNS times: the slices' gain, side by side."""
+async def time_command(dsn: str, jobs: int, period: tuple) -> tuple[float, int]:
+    """`ocpp-consumer report uptime` for `period` (from, to, as of) as the command writes it: write_report with
+    `jobs` slices, each on a connection of its own, CSV to /dev/null. Its seconds and rows."""
+    conns = [await asyncpg.connect(dsn) for _ in range(jobs)]
+    try:
+        with open(os.devnull, "w") as sink:
+            t0 = time.perf_counter()
+            rows = await write_report(conns, "uptime", *period, sink)
+            return time.perf_counter() - t0, rows
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+async def compare_jobs(dsn: str, period: tuple) -> None:
+    """The command with one job and with its default, alternated RUNS times: the slices' gain, side by side."""
     seconds: dict[int, list[float]] = {1: [], DEFAULT_JOBS: []}
     for _ in range(RUNS):
         for jobs in seconds:
-            conns = [await asyncpg.connect(dsn) for _ in range(jobs)]
-            try:
-                with open(os.devnull, "w") as sink:
-                    t0 = time.perf_counter()
-                    await write_report(conns, "uptime", *period, sink)
-                    seconds[jobs].append(time.perf_counter() - t0)
-            finally:
-                for conn in conns:
-                    await conn.close()
+            seconds[jobs].append((await time_command(dsn, jobs, period))[0])
     for jobs, runs in seconds.items():
         print(f"ocpp-consumer report uptime --jobs {jobs} (CSV to /dev/null): median {statistics.median(runs):.2f} s, "
               "runs " + ", ".join(f"{s:.2f}" for s in runs))
@@ -295,7 +300,7 @@ async def run(dsn: str) -> None:
             # An analyst's session may have a larger work_mem; the functions' plans must not depend on it.
             await conn.execute("SET work_mem = '64MB'")
             await time_report(conn, "port_uptime", period, " with work_mem 64MB")
-            await time_command(bench_dsn, period)
+            await compare_jobs(bench_dsn, period)
         finally:
             await conn.close()
     finally:
