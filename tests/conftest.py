@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -69,6 +70,17 @@ def kafka_bootstrap(services: tuple[str, str]) -> str:
 @pytest.fixture(scope="session")
 def admin_dsn(services: tuple[str, str]) -> str:
     return services[1]
+
+
+@asynccontextmanager
+async def connections(dsn: str, count: int) -> AsyncIterator[list[asyncpg.Connection]]:
+    """`count` connections to `dsn`, all closed at the end (for the report's slices, one per job)."""
+    conns = [await asyncpg.connect(dsn) for _ in range(count)]
+    try:
+        yield conns
+    finally:
+        for conn in conns:
+            await conn.close()
 
 
 def dsn_for_database(dsn: str, database: str) -> str:

@@ -15,6 +15,7 @@ import pytest
 from consumer import report
 from consumer.store import apply_events
 from consumer.tools.relay import free_port
+from tests.conftest import connections
 from tests.report_events import MAINTENANCE, hand_computed_month, heartbeats, rounding_statuses, status, t
 from tests.secure_stack import error_lines, on_database, read_secret, run_command, service_env, stack_env
 
@@ -111,8 +112,7 @@ async def test_the_report_streamed_in_chunks_and_slices_is_the_same_document(mon
     and the JSON the same document as from all rows at once."""
     monkeypatch.setattr(report, "CHUNK_ROWS", chunk)
     period = (t("2026-03-01T00:00"), t("2026-04-01T00:00"), t("2026-05-01T00:00"))
-    conns = [await asyncpg.connect(month) for _ in range(jobs)]
-    try:
+    async with connections(month, jobs) as conns:
         for kind, expected_csv in (("uptime", UPTIME_CSV), ("outages", OUTAGES_CSV)):
             out = io.StringIO()
             assert await report.write_report(conns, kind, *period, out, "csv") == expected_csv.count("\n") - 1
@@ -124,9 +124,6 @@ async def test_the_report_streamed_in_chunks_and_slices_is_the_same_document(mon
             await report.write_report(conns, kind, *period, out, "json")
             assert out.getvalue() == at_once.getvalue()
             assert len(json.loads(out.getvalue())) == expected_csv.count("\n") - 1
-    finally:
-        for conn in conns:
-            await conn.close()
 
 
 def test_empty_period_json_is_an_empty_array(month):

@@ -10,7 +10,6 @@ import io
 import random
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -22,7 +21,7 @@ from consumer import report
 from consumer.migrate import migrate
 from consumer.store import apply_events
 from consumer.tools.support import drop_database
-from tests.conftest import dsn_for_database
+from tests.conftest import connections, dsn_for_database
 from tests.report_events import UTC, heartbeats, status
 from tests.test_report import random_fleet
 
@@ -104,16 +103,6 @@ def test_any_cut_into_slices_is_the_whole_report(english_database):
         assert outages == whole_outages
 
     check()
-
-
-@asynccontextmanager
-async def connections(dsn: str, count: int) -> AsyncIterator[list[asyncpg.Connection]]:
-    conns = [await asyncpg.connect(dsn) for _ in range(count)]
-    try:
-        yield conns
-    finally:
-        for conn in conns:
-            await conn.close()
 
 
 @pytest.mark.parametrize("jobs", [2, 3, 8])
