@@ -71,14 +71,16 @@ class Partitions:
         partition whose last commit was refused by a rebalance.
         """
         ahead = {}
-        for tp in self.owned:
+        for tp in list(self.owned):  # the listener can revoke partitions during each wait below
             if tp not in self._uncommitted_from:
                 continue
             try:
                 position = await asyncio.wait_for(consumer.position(tp), timeout=POSITION_TIMEOUT_SECONDS)
             except (asyncio.TimeoutError, *TRANSIENT_KAFKA_ERRORS):
                 continue
-            if position > self._uncommitted_from[tp]:
+            # Read after the wait: a partition revoked meanwhile is gone from it, and its new owner's to commit.
+            uncommitted_from = self._uncommitted_from.get(tp)
+            if uncommitted_from is not None and position > uncommitted_from:
                 ahead[tp] = position
         return ahead
 

@@ -111,6 +111,11 @@ MUTATIONS = [
              'AND (charge_point_to IS NULL OR id COLLATE "C" < charge_point_to)',
              "AND (charge_point_to IS NULL OR id < charge_point_to)",
              ("tests/test_report_slices.py::test_any_cut_into_slices_is_the_whole_report",)),
+    Mutation("the idle commit reads a partition's last commit from before the wait, when it may be revoked",
+             "consumer/partitions.py",
+             "            uncommitted_from = self._uncommitted_from.get(tp)\n",
+             "            uncommitted_from = self._uncommitted_from[tp]\n",
+             ("tests/test_nothing_stuck.py::test_partition_revoked_while_its_position_is_asked_does_not_stop_the_replica",)),
 ]
 
 

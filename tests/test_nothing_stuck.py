@@ -13,9 +13,12 @@ from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from consumer.decode import decode
+from consumer.metrics import Metrics
+from consumer.partitions import Partitions
+from consumer.probes import Probes
 from consumer.worker import Worker
 from tests.feed import envelope, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
@@ -282,6 +285,44 @@ async def test_lag_gauges_of_revoked_partitions_are_removed(kafka_bootstrap, top
             assert lag_partitions(first) <= owned_by_first
             assert await end_offsets(kafka_bootstrap, topic) == await committed_offsets(
                 kafka_bootstrap, settings.kafka_group_id, topic)
+
+
+async def test_partition_revoked_while_its_position_is_asked_does_not_stop_the_replica(kafka_bootstrap, topic_factory):
+    """When the replica is idle it asks each owned partition's position, to commit past transaction markers; the
+    group coordinator's task can revoke partitions during that wait (a CI run crashed on it). The revoked
+    partition is left to its new owner, the others still get their commit, and no gauge comes back for it."""
+    topic = await topic_factory("events", partitions=2)
+    await produce(kafka_bootstrap, topic, valid_records(60, seed=27))
+    both = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(sorted(both))
+        partitions = Partitions(Metrics(), Probes(fetch_wait_seconds=1, stall_timeout_seconds=60))
+        partitions.assigned(both)
+        seen: set[TopicPartition] = set()
+        while seen != both:
+            batch = await consumer.getmany(timeout_ms=1000)
+            partitions.fetched(batch)
+            seen |= {tp for tp, records in batch.items() if records}
+        asked, ask = [], consumer.position
+
+        async def position_then_revoke(tp: TopicPartition) -> int:
+            position = await ask(tp)
+            if not asked:  # the listener runs while the first answer is awaited
+                partitions.revoked({tp})
+            asked.append(tp)
+            return position
+
+        consumer.position = position_then_revoke
+        ahead = await partitions.positions_ahead(consumer)
+        (revoked,), (kept,) = [asked[0]], both - {asked[0]}
+        assert partitions.owned == {kept}
+        assert ahead == {kept: await ask(kept)} and ahead[kept] > 0
+        assert revoked not in ahead
+    finally:
+        await consumer.stop()
 
 
 async def test_missing_dead_letter_topic_stops_start_up(kafka_bootstrap, topic_factory, db, make_settings):
