@@ -304,6 +304,40 @@ async def test_the_report_plans_the_same_in_every_session(conn):
         "port_uptime": ["enable_memoize=off", "jit=off"], "port_outages": ["enable_memoize=off", "jit=off"]}
 
 
+async def rows_read(conn, partition: str) -> int:
+    """Rows the server has read from a table, by scans and index fetches, with this session's counts flushed."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")  # flushed as the session goes idle after it
+    return await conn.fetchval("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables "
+                               "WHERE relname = $1", partition)
+
+
+@pytest.mark.parametrize("function", ["port_uptime", "port_outages"])
+async def test_the_status_in_force_is_found_without_reading_the_ports_past(conn, function):
+    """The lookups of a 1.6 port's status in force at a moment (the period's start; an outage's start, for its
+    fault details) read the newest rows before it, not every row the port has in retained history: the report's
+    cost must not grow with the months kept (migration 0009). Here a port with 3,000 statuses in February; the
+    March report reads a handful of February's rows, with or without the planner's statistics of them (none here:
+    a month just written may not have been analyzed yet). What it finds is still the version order's winner: at
+    the period's start two statuses share the second, and the one received later holds (AVAILABLE), though the
+    other has the greater event id; the port faults a day later, until after the month."""
+    past = [status("CP-1", 1, t("2026-02-01T00:00") + timedelta(minutes=10 * i), ("AVAILABLE", "CHARGING")[i % 2])
+            for i in range(3000)]
+    tie = [status("CP-1", 1, MARCH, "AVAILABLE", received=MARCH + timedelta(seconds=0.2), event_id=uuid.UUID(int=1)),
+           status("CP-1", 1, MARCH, "FAULTED", "GROUND_FAILURE", received=MARCH + timedelta(seconds=0.1),
+                  event_id=uuid.UUID(int=2**128 - 1))]
+    faulted = t("2026-03-02T00:00")
+    fault = status("CP-1", 1, faulted, "FAULTED", "GROUND_FAILURE", vendor_error="E-17")
+    await apply_events(conn, [*past, *tie, fault, *present_throughout("CP-1")])
+    before = await rows_read(conn, "status_history_2026_02")
+    rows = [tuple(row) for row in await conn.fetch(f"SELECT * FROM {function}($1, $2, $3)", MARCH, APRIL, AFTER)]
+    assert await rows_read(conn, "status_history_2026_02") - before < 10
+    down = MARCH_MINUTES - 24 * 60
+    if function == "port_uptime":  # observed, outage and excluded minutes, uptime %, outages
+        assert [row[:4] + row[-1:] for row in rows] == [("CP-1", 1, MARCH_MINUTES, down, 1)]
+    else:  # its own start; still down at as_of (end NULL); the fault details in force at its start
+        assert rows == [("CP-1", 1, faulted, None, down, 0, "FAULTED", "GROUND_FAILURE", "E-17")]
+
+
 async def test_as_of_defaults_to_now(conn):
     """Without an as-of time, minutes after now are not observed: a port faulted since an hour ago has an
     ongoing outage of about 60 minutes in a period that ends tomorrow."""
