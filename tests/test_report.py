@@ -315,13 +315,15 @@ async def rows_read(conn, partition: str) -> int:
 async def test_the_status_in_force_is_found_without_reading_the_ports_past(conn, function):
     """The lookups of a 1.6 port's status in force at a moment (the period's start; an outage's start, for its
     fault details) read the newest rows before it, not every row the port has in retained history: the report's
-    cost must not grow with the months kept (migration 0009). Here a port with 3,000 statuses in February; the
-    March report reads a handful of February's rows, with or without the planner's statistics of them (none here:
-    a month just written may not have been analyzed yet). What it finds is still the version order's winner: at
-    the period's start two statuses share the second, and the one received later holds (AVAILABLE), though the
-    other has the greater event id; the port faults a day later, until after the month."""
-    past = [status("CP-1", 1, t("2026-02-01T00:00") + timedelta(minutes=10 * i), ("AVAILABLE", "CHARGING")[i % 2])
-            for i in range(3000)]
+    cost must not grow with the months kept (migration 0009). Here two ports with 3,000 statuses each in
+    February; the March report reads a handful of February's rows, with or without the planner's statistics of
+    them (none here: a month just written may not have been analyzed yet). What it finds is still the version
+    order's winner: at the period's start two statuses share the second, and the one received later holds
+    (AVAILABLE), though the other has the greater event id; the port faults a day later, until after the month."""
+    every_10_minutes = [t("2026-02-01T00:00") + timedelta(minutes=10 * i) for i in range(3000)]
+    past = [status("CP-1", 1, at, ("AVAILABLE", "CHARGING")[i % 2]) for i, at in enumerate(every_10_minutes)]
+    # and a 2.x port's connector, whose rows the index gives in order already
+    past += [status_2x("CP-1", 2, 1, at, ("AVAILABLE", "OCCUPIED")[i % 2]) for i, at in enumerate(every_10_minutes)]
     tie = [status("CP-1", 1, MARCH, "AVAILABLE", received=MARCH + timedelta(seconds=0.2), event_id=uuid.UUID(int=1)),
            status("CP-1", 1, MARCH, "FAULTED", "GROUND_FAILURE", received=MARCH + timedelta(seconds=0.1),
                   event_id=uuid.UUID(int=2**128 - 1))]
@@ -332,8 +334,9 @@ async def test_the_status_in_force_is_found_without_reading_the_ports_past(conn,
     rows = [tuple(row) for row in await conn.fetch(f"SELECT * FROM {function}($1, $2, $3)", MARCH, APRIL, AFTER)]
     assert await rows_read(conn, "status_history_2026_02") - before < 10
     down = MARCH_MINUTES - 24 * 60
-    if function == "port_uptime":  # observed, outage and excluded minutes, uptime %, outages
-        assert [row[:4] + row[-1:] for row in rows] == [("CP-1", 1, MARCH_MINUTES, down, 1)]
+    if function == "port_uptime":  # observed and outage minutes, outages
+        assert [row[:4] + row[-1:] for row in rows] == [("CP-1", 1, MARCH_MINUTES, down, 1),
+                                                        ("CP-1", 2, MARCH_MINUTES, 0, 0)]
     else:  # its own start; still down at as_of (end NULL); the fault details in force at its start
         assert rows == [("CP-1", 1, faulted, None, down, 0, "FAULTED", "GROUND_FAILURE", "E-17")]
 
