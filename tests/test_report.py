@@ -305,10 +305,13 @@ async def test_the_report_plans_the_same_in_every_session(conn):
 
 
 async def rows_read(conn, partition: str) -> int:
-    """Rows the server has read from a table, by scans and index fetches, with this session's counts flushed."""
+    """Rows and index entries the server has read from a table: by its scans, and by scans of its indexes (which
+    count index-only scans too, unlike idx_tup_fetch), with this session's counts flushed first."""
     await conn.execute("SELECT pg_stat_force_next_flush()")  # flushed as the session goes idle after it
-    return await conn.fetchval("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables "
-                               "WHERE relname = $1", partition)
+    return await conn.fetchval(
+        "SELECT t.seq_tup_read + (SELECT coalesce(sum(i.idx_tup_read), 0)::bigint FROM pg_stat_user_indexes AS i "
+        "                         WHERE i.relid = t.relid) "
+        "FROM pg_stat_user_tables AS t WHERE t.relname = $1", partition)
 
 
 @pytest.mark.parametrize("function", ["port_uptime", "port_outages"])
