@@ -14,6 +14,7 @@ import logging
 import time
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError
 
 from consumer.metrics import Metrics
 from consumer.probes import Probes
@@ -57,8 +58,10 @@ class Partitions:
     def committed(self, offsets: dict[TopicPartition, int], consumer: AIOKafkaConsumer) -> None:
         self.probes.committed()
         for tp, offset in offsets.items():
-            self.metrics.count_committed(tp.topic, tp.partition, offset)
-            if tp in self.owned:  # a commit retried across a rebalance can land for a partition now gone
+            # A commit awaited across a rebalance can land for a partition now gone: its gauges were removed
+            # with it, and are its new owner's to report.
+            if tp in self.owned:
+                self.metrics.count_committed(tp.topic, tp.partition, offset)
                 self._uncommitted_from[tp] = offset
         self._report_lag({tp: consumer.last_stable_offset(tp) for tp in offsets if tp in self.owned})
 
@@ -76,7 +79,8 @@ class Partitions:
                 continue
             try:
                 position = await asyncio.wait_for(consumer.position(tp), timeout=POSITION_TIMEOUT_SECONDS)
-            except (asyncio.TimeoutError, *TRANSIENT_KAFKA_ERRORS):
+            # IllegalStateError: the consumer lost the partition before the listener told us, or while we waited.
+            except (asyncio.TimeoutError, IllegalStateError, *TRANSIENT_KAFKA_ERRORS):
                 continue
             # Read after the wait: a partition revoked meanwhile is gone from it, and its new owner's to commit.
             uncommitted_from = self._uncommitted_from.get(tp)

@@ -326,6 +326,48 @@ async def test_partition_revoked_while_its_position_is_asked_does_not_stop_the_r
         await consumer.stop()
 
 
+async def test_partition_unassigned_before_the_listener_ran_does_not_stop_the_replica(kafka_bootstrap, topic_factory):
+    """Between the consumer losing a partition and the rebalance listener telling us, our view still owns it and
+    the idle commit asks its position, which the consumer refuses (IllegalStateError). That partition is skipped;
+    the others still get their commit."""
+    topic = await topic_factory("events", partitions=2)
+    await produce(kafka_bootstrap, topic, valid_records(60, seed=28))
+    gone, kept = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([gone, kept])
+        partitions = Partitions(Metrics(), Probes(fetch_wait_seconds=1, stall_timeout_seconds=60))
+        partitions.assigned({gone, kept})
+        seen: set[TopicPartition] = set()
+        while seen != {gone, kept}:
+            batch = await consumer.getmany(timeout_ms=1000)
+            partitions.fetched(batch)
+            seen |= {tp for tp, records in batch.items() if records}
+        consumer.assign([kept])  # the consumer's assignment moved on; the listener has not run yet
+        await consumer.seek_to_end(kept)  # (assigning anew reset its position)
+        ahead = await partitions.positions_ahead(consumer)
+        assert ahead == {kept: await consumer.position(kept)} and ahead[kept] > 0
+    finally:
+        await consumer.stop()
+
+
+async def test_a_commit_that_lands_after_its_partition_was_revoked_brings_back_no_gauge(kafka_bootstrap):
+    """A commit awaited across a revocation completes for a partition that is now its new owner's: its
+    committed-offset series, removed by the revocation, is not set again, so no stale value stays exported."""
+    metrics = Metrics()
+    partitions = Partitions(metrics, Probes(fetch_wait_seconds=1, stall_timeout_seconds=60))
+    tp = TopicPartition("events", 0)
+    labels = {"topic": "events", "partition": "0"}
+    partitions.assigned({tp})
+    metrics.count_committed(tp.topic, tp.partition, 5)  # an earlier commit
+    partitions.revoked({tp})  # while the next commit is awaited
+    assert metrics.registry.get_sample_value("ocpp_committed_offset", labels) is None
+    partitions.committed({tp: 9}, AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap))
+    assert metrics.registry.get_sample_value("ocpp_committed_offset", labels) is None
+
+
 async def test_missing_dead_letter_topic_stops_start_up(kafka_bootstrap, topic_factory, db, make_settings):
     """A dead-letter topic that does not exist and cannot be created is found before the first record is read:
     start-up fails with one clear message, and nothing is consumed."""
