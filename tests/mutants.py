@@ -122,6 +122,20 @@ MUTATIONS = [
              "                                 ORDER BY n.evse_connector_id DESC, n.effective_at DESC\n",
              "                                 ORDER BY n.effective_at DESC\n",
              ("tests/test_report.py::test_the_status_in_force_is_found_without_reading_the_ports_past",)),
+    Mutation("the idle commit lets the consumer's refusal of a lost partition stop the replica",
+             "consumer/partitions.py",
+             "            except (asyncio.TimeoutError, IllegalStateError, *TRANSIENT_KAFKA_ERRORS):\n",
+             "            except (asyncio.TimeoutError, *TRANSIENT_KAFKA_ERRORS):\n",
+             ("tests/test_nothing_stuck.py::"
+              "test_partition_unassigned_before_the_listener_ran_does_not_stop_the_replica",)),
+    Mutation("a commit that lands after its partition was revoked sets its gauge again",
+             "consumer/partitions.py",
+             "            if tp in self.owned:\n"
+             "                self.metrics.count_committed(tp.topic, tp.partition, offset)\n",
+             "            self.metrics.count_committed(tp.topic, tp.partition, offset)\n"
+             "            if tp in self.owned:\n",
+             ("tests/test_nothing_stuck.py::"
+              "test_a_commit_that_lands_after_its_partition_was_revoked_brings_back_no_gauge",)),
 ]
 
 
