@@ -8,6 +8,7 @@ end, and the metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -287,25 +288,34 @@ async def test_lag_gauges_of_revoked_partitions_are_removed(kafka_bootstrap, top
                 kafka_bootstrap, settings.kafka_group_id, topic)
 
 
+@contextlib.asynccontextmanager
+async def two_partitions_fetched(bootstrap: str, topic_factory, seed: int):
+    """A real consumer assigned both partitions of a new topic, and our view of them (Partitions) once records of
+    each were fetched: what the idle commit starts from. Yields (consumer, partitions, first, second)."""
+    topic = await topic_factory("events", partitions=2)
+    await produce(bootstrap, topic, valid_records(60, seed=seed))
+    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([first, second])
+        partitions = Partitions(Metrics(), Probes(fetch_wait_seconds=1, stall_timeout_seconds=60))
+        partitions.assigned({first, second})
+        seen: set[TopicPartition] = set()
+        while seen != {first, second}:
+            batch = await consumer.getmany(timeout_ms=1000)
+            partitions.fetched(batch)
+            seen |= {tp for tp, records in batch.items() if records}
+        yield consumer, partitions, first, second
+    finally:
+        await consumer.stop()
+
+
 async def test_partition_revoked_while_its_position_is_asked_does_not_stop_the_replica(kafka_bootstrap, topic_factory):
     """When the replica is idle it asks each owned partition's position, to commit past transaction markers; the
     group coordinator's task can revoke partitions during that wait (a CI run crashed on it). The revoked
     partition is left to its new owner, and the others still get their commit."""
-    topic = await topic_factory("events", partitions=2)
-    await produce(kafka_bootstrap, topic, valid_records(60, seed=27))
-    both = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        consumer.assign(sorted(both))
-        partitions = Partitions(Metrics(), Probes(fetch_wait_seconds=1, stall_timeout_seconds=60))
-        partitions.assigned(both)
-        seen: set[TopicPartition] = set()
-        while seen != both:
-            batch = await consumer.getmany(timeout_ms=1000)
-            partitions.fetched(batch)
-            seen |= {tp for tp, records in batch.items() if records}
+    async with two_partitions_fetched(kafka_bootstrap, topic_factory, seed=27) as (consumer, partitions, *both):
         asked, ask = [], consumer.position
 
         async def position_then_revoke(tp: TopicPartition) -> int:
@@ -318,39 +328,21 @@ async def test_partition_revoked_while_its_position_is_asked_does_not_stop_the_r
         consumer.position = position_then_revoke
         ahead = await partitions.positions_ahead(consumer)
         revoked = asked[0]
-        (kept,) = both - {revoked}
+        (kept,) = set(both) - {revoked}
         assert partitions.owned == {kept}
         assert ahead == {kept: await ask(kept)} and ahead[kept] > 0
         assert revoked not in ahead
-    finally:
-        await consumer.stop()
 
 
 async def test_partition_unassigned_before_the_listener_ran_does_not_stop_the_replica(kafka_bootstrap, topic_factory):
     """Between the consumer losing a partition and the rebalance listener telling us, our view still owns it and
     the idle commit asks its position, which the consumer refuses (IllegalStateError). That partition is skipped;
     the others still get their commit."""
-    topic = await topic_factory("events", partitions=2)
-    await produce(kafka_bootstrap, topic, valid_records(60, seed=28))
-    gone, kept = TopicPartition(topic, 0), TopicPartition(topic, 1)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        consumer.assign([gone, kept])
-        partitions = Partitions(Metrics(), Probes(fetch_wait_seconds=1, stall_timeout_seconds=60))
-        partitions.assigned({gone, kept})
-        seen: set[TopicPartition] = set()
-        while seen != {gone, kept}:
-            batch = await consumer.getmany(timeout_ms=1000)
-            partitions.fetched(batch)
-            seen |= {tp for tp, records in batch.items() if records}
+    async with two_partitions_fetched(kafka_bootstrap, topic_factory, seed=28) as (consumer, partitions, _, kept):
         consumer.assign([kept])  # the consumer's assignment moved on; the listener has not run yet
         await consumer.seek_to_end(kept)  # (assigning anew reset its position)
         ahead = await partitions.positions_ahead(consumer)
         assert ahead == {kept: await consumer.position(kept)} and ahead[kept] > 0
-    finally:
-        await consumer.stop()
 
 
 async def test_a_commit_that_lands_after_its_partition_was_revoked_brings_back_no_gauge(kafka_bootstrap):
