@@ -118,7 +118,7 @@ MUTATIONS = [
              ("tests/test_nothing_stuck.py::"
               "test_partition_revoked_while_its_position_is_asked_does_not_stop_the_replica",)),
     Mutation("the report's in-force probe of a 1.6 port sorts the port's whole past again",
-             "sql/migrations/0009_in_force_probe_by_index.sql",
+             "sql/migrations/0008_report_in_slices.sql",
              "                                 ORDER BY n.evse_connector_id DESC, n.effective_at DESC\n",
              "                                 ORDER BY n.effective_at DESC\n",
              ("tests/test_report.py::test_the_status_in_force_is_found_without_reading_the_ports_past",)),

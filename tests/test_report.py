@@ -318,7 +318,7 @@ async def rows_read(conn, partition: str) -> int:
 async def test_the_status_in_force_is_found_without_reading_the_ports_past(conn, function):
     """The lookups of a 1.6 port's status in force at a moment (the period's start; an outage's start, for its
     fault details) read the newest rows before it, not every row the port has in retained history: the report's
-    cost must not grow with the months kept (migration 0009). Here two ports with 3,000 statuses each in
+    cost must not grow with the months kept (migration 0008). Here two ports with 3,000 statuses each in
     February; the March report reads a handful of February's rows, with or without the planner's statistics of
     them (none here: a month just written may not have been analyzed yet). What it finds is still the version
     order's winner: at the period's start two statuses share the second, and the one received later holds

@@ -9,11 +9,24 @@
 --
 -- The bodies are those of migrations 0006 (ocpp_port_timeline, port_outages) and 0007 (port_uptime), restated
 -- because a function's arguments cannot be added in place (the ledger forbids editing a landed migration); the
--- only changes are the two new arguments, passed down to the timeline, which filters the series it lists by them,
--- port_outages' enable_memoize = off, formerly set by 0007, now in its definition, and the period check both
--- carried, now one function. With arguments added, the
--- old signatures would make every call ambiguous, so they are dropped; EXECUTE stays granted to PUBLIC, as for
--- every function, so readers keep calling them.
+-- changes are the two new arguments, passed down to the timeline, which filters the series it lists by them,
+-- port_outages' enable_memoize = off, formerly set by 0007, now in its definition, the period check both
+-- carried, now one function, and the lookup of a 1.6 port's status in force at a moment (below).
+--
+-- That lookup (the newest row of a port's series at or before the moment, by the version order) sorted every
+-- row of the port before it, all retained months of them: the key index (charge_point_id, connector_id,
+-- evse_connector_id, effective_at, event_id) does not give a 1.6 port's rows in effective_at order as the planner
+-- sees it, since they are selected by evse_connector_id IS NULL, which it does not take for an equality. So the
+-- report's cost grew with the history kept, not with the period. Now it first takes the newest effective time
+-- ordered as the index is (evse_connector_id first: it changes nothing, every row read has NULL there), which
+-- reads one index entry per month's partition whatever the planner's estimates, then the winner among the rows at
+-- that time (BENCHMARKS.md, "The in-force probe"). The timeline's probe at the period's start and port_outages'
+-- fault details at an outage's start both use it. A 2.x connector's series (evse_connector_id = its connector) is
+-- read in order already. A charge point's own status (connector 0) is still sorted: its rows may carry any
+-- evse_connector_id, and they are few.
+--
+-- With arguments added, the old signatures would make every call ambiguous, so they are dropped; EXECUTE stays
+-- granted to PUBLIC, as for every function, so readers keep calling them.
 
 DROP FUNCTION port_uptime(timestamptz, timestamptz, timestamptz);
 DROP FUNCTION port_outages(timestamptz, timestamptz, timestamptz);
@@ -78,6 +91,10 @@ physical_connectors AS (
 ),
 -- The rows that decide a series over [lo, hi): the one in force at lo (the greatest version with effective_at
 -- <= lo) and every row after lo and before hi. A 1.6 port's series: its rows without a physical connector.
+-- Its in-force row is found in two steps, each read from the key index (charge_point_id, connector_id,
+-- evse_connector_id, effective_at, event_id): the newest effective time at or before lo, ordered by
+-- evse_connector_id first (NULL in every row read) because that is the index's order, so each month's partition
+-- is read backwards from lo and stops at once; then the rows at that time, the winner by the version order.
 rows_16 AS (
     SELECT p.charge_point_id, p.connector_id, r.*
     FROM ports AS p
@@ -85,8 +102,13 @@ rows_16 AS (
         (SELECT h.effective_at, h.received_at, h.event_id, h.digest, h.status
          FROM status_history AS h
          WHERE h.charge_point_id = p.charge_point_id AND h.connector_id = p.connector_id
-           AND h.evse_connector_id IS NULL AND h.effective_at <= lo
-         ORDER BY h.effective_at DESC, h.received_at DESC, h.event_id DESC, h.digest DESC
+           AND h.evse_connector_id IS NULL
+           AND h.effective_at = (SELECT n.effective_at FROM status_history AS n
+                                 WHERE n.charge_point_id = p.charge_point_id AND n.connector_id = p.connector_id
+                                   AND n.evse_connector_id IS NULL AND n.effective_at <= lo
+                                 ORDER BY n.evse_connector_id DESC, n.effective_at DESC
+                                 LIMIT 1)
+         ORDER BY h.received_at DESC, h.event_id DESC, h.digest DESC
          LIMIT 1)
         UNION ALL
         SELECT h.effective_at, h.received_at, h.event_id, h.digest, h.status
@@ -378,14 +400,20 @@ BEGIN
                 ELSE 'OFFLINE' END,
            w.error_code, w.vendor_error_code
     FROM own_spans AS s
-    -- The fault details in force at the start: the port's winning 1.6 row then, if the port showed 1.6.
+    -- The fault details in force at the start: the port's winning 1.6 row then, if the port showed 1.6. Found
+    -- in two steps by the key index, as the timeline's in-force probe (rows_16) is.
     LEFT JOIN LATERAL (
         SELECT h.error_code, h.vendor_error_code
         FROM status_history AS h
         WHERE s.start <@ s.shows_16
           AND h.charge_point_id = s.charge_point_id AND h.connector_id = s.connector_id
-          AND h.evse_connector_id IS NULL AND h.effective_at <= s.start
-        ORDER BY h.effective_at DESC, h.received_at DESC, h.event_id DESC, h.digest DESC
+          AND h.evse_connector_id IS NULL
+          AND h.effective_at = (SELECT n.effective_at FROM status_history AS n
+                                WHERE n.charge_point_id = s.charge_point_id AND n.connector_id = s.connector_id
+                                  AND n.evse_connector_id IS NULL AND n.effective_at <= s.start
+                                ORDER BY n.evse_connector_id DESC, n.effective_at DESC
+                                LIMIT 1)
+        ORDER BY h.received_at DESC, h.event_id DESC, h.digest DESC
         LIMIT 1
     ) AS w ON true
     ORDER BY s.charge_point_id COLLATE "C", s.connector_id, s.start;
