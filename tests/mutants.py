@@ -117,10 +117,12 @@ MUTATIONS = [
              "            uncommitted_from = self._uncommitted_from[tp]\n",
              ("tests/test_nothing_stuck.py::"
               "test_partition_revoked_while_its_position_is_asked_does_not_stop_the_replica",)),
-    Mutation("the report's in-force probe of a 1.6 port sorts the port's whole past again",
-             "sql/migrations/0008_report_in_slices.sql",
-             "                                 ORDER BY n.evse_connector_id DESC, n.effective_at DESC\n",
-             "                                 ORDER BY n.effective_at DESC\n",
+    Mutation("the report's in-force probe of a 1.6 port sorts the port's recent past again",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "AND n.effective_at >= ocpp_month_before(lo)\n"
+             "                ORDER BY n.evse_connector_id DESC, n.effective_at DESC\n",
+             "AND n.effective_at >= ocpp_month_before(lo)\n"
+             "                ORDER BY n.effective_at DESC\n",
              ("tests/test_report.py::test_the_status_in_force_is_found_without_reading_the_ports_past",)),
     Mutation("the idle commit lets the consumer's refusal of a lost partition stop the replica",
              "consumer/partitions.py",
@@ -136,6 +138,28 @@ MUTATIONS = [
              "            if tp in self.owned:\n",
              ("tests/test_nothing_stuck.py::"
               "test_a_commit_that_lands_after_its_partition_was_revoked_brings_back_no_gauge",)),
+    Mutation("the report looks for a 1.6 port's status in force in every month kept, not the recent ones first",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "AND n.evse_connector_id IS NULL AND n.effective_at <= lo AND n.effective_at >= ocpp_month_before(lo)\n",
+             "AND n.evse_connector_id IS NULL AND n.effective_at <= lo\n",
+             ("tests/test_report.py::test_the_status_in_force_is_looked_for_in_the_month_before_the_period_first",)),
+    Mutation("the report looks for a 2.x port's absent 1.6 series in every month kept",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "                     AND NOT EXISTS (SELECT FROM status_history AS x\n",
+             "                     AND true OR NOT EXISTS (SELECT FROM status_history AS x\n",
+             ("tests/test_report.py::test_the_status_in_force_is_looked_for_in_the_month_before_the_period_first",)),
+    Mutation("the report misses a 1.6 port's status in force from before the month before the period",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "                  AND n.evse_connector_id IS NULL AND n.effective_at < ocpp_month_before(lo)\n",
+             "                  AND n.evse_connector_id IS NULL AND n.effective_at < ocpp_month_before(lo) AND false\n",
+             ("tests/test_report.py::test_the_status_in_force_is_looked_for_in_the_month_before_the_period_first",)),
+    Mutation("the report misses a charge point's own status in force from before the month before the period",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "                WHERE n.charge_point_id = cp.charge_point_id AND n.connector_id = 0\n"
+             "                  AND n.effective_at < ocpp_month_before(lo)) END)\n",
+             "                WHERE n.charge_point_id = cp.charge_point_id AND n.connector_id = 0\n"
+             "                  AND n.effective_at < ocpp_month_before(lo) AND false) END)\n",
+             ("tests/test_report.py::test_the_status_in_force_is_looked_for_in_the_month_before_the_period_first",)),
 ]
 
 

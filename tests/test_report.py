@@ -344,6 +344,70 @@ async def test_the_status_in_force_is_found_without_reading_the_ports_past(conn,
         assert rows == [("CP-1", 1, faulted, None, down, 0, "FAULTED", "GROUND_FAILURE", "E-17")]
 
 
+OLDER_MONTHS = ("status_history_2025_11", "status_history_2025_12", "status_history_2026_01")
+
+
+async def scans(conn, *tables: str) -> tuple[int, int]:
+    """How often the server has scanned these tables by any of their indexes, and sequentially, with this
+    session's counts flushed first."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")  # flushed as the session goes idle after it
+    return tuple(await conn.fetchrow(
+        "SELECT coalesce(sum(idx_scan), 0)::bigint, coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables "
+        "WHERE relname = ANY ($1::text[])", list(tables)))
+
+
+async def month_by_month(conn) -> tuple[datetime, datetime]:
+    """CP-1: its 1.6 port, its 2.x port's connector and its own status (connector 0) each with a status in
+    every month from November 2025 to February 2026; in force on March 1st is February's (CHARGING over
+    January's FAULTED; the own status AVAILABLE over January's UNAVAILABLE); the 1.6 port faults on March 2nd
+    for a day.
+    CP-2, silent since November: its 1.6 port FAULTED then, its own status UNAVAILABLE since December (so its
+    2.x port is down too). Both present from February 20th. Returns when the two faults began."""
+    months = [t("2025-11-10T00:00"), t("2025-12-10T00:00"), t("2026-01-10T00:00"), t("2026-02-10T00:00")]
+    events = [status("CP-1", 1, at, value) for at, value in zip(months, ("AVAILABLE", "AVAILABLE", "FAULTED",
+                                                                          "CHARGING"))]
+    events += [status_2x("CP-1", 2, 1, at, value) for at, value in zip(months, ("OCCUPIED", "AVAILABLE", "FAULTED",
+                                                                                 "AVAILABLE"))]
+    events += [status("CP-1", 0, at, value) for at, value in zip(months, ("AVAILABLE", "AVAILABLE", "UNAVAILABLE",
+                                                                          "AVAILABLE"))]
+    faulted, silent_since = t("2026-03-02T00:00"), months[0]
+    events += [status("CP-1", 1, faulted, "FAULTED", "GROUND_FAILURE", vendor_error="E-17"),
+               status("CP-1", 1, faulted + timedelta(days=1), "AVAILABLE"),
+               status("CP-2", 1, silent_since, "FAULTED", "POWER_SWITCH_FAILURE", vendor_error="E-9"),
+               status_2x("CP-2", 2, 1, silent_since, "AVAILABLE"),
+               status("CP-2", 0, months[1], "UNAVAILABLE"),
+               *present_throughout("CP-1", "CP-2")]
+    await apply_events(conn, events)
+    return faulted, silent_since
+
+
+@pytest.mark.parametrize("function", ["port_uptime", "port_outages"])
+async def test_the_status_in_force_is_looked_for_in_the_month_before_the_period_first(conn, function):
+    """The report's cost must not grow with the months of history kept (migration 0009): a series that has a
+    status in the month before the period is not read in the months before that, and one silent since is found
+    there. The March report of CP-1 alone probes none of November, December and January by index (it reads the
+    oldest month's first row once, to know that there is history before February); of both, it is right."""
+    faulted, silent_since = await month_by_month(conn)
+    index_scans, sequential_scans = await scans(conn, *OLDER_MONTHS)
+    one = await conn.fetch(f"SELECT * FROM {function}($1, $2, $3, 'CP-1', 'CP-2')", MARCH, APRIL, AFTER)
+    after = await scans(conn, *OLDER_MONTHS)
+    assert after[0] == index_scans and after[1] <= sequential_scans + 1
+    rows = [tuple(row) for row in await conn.fetch(f"SELECT * FROM {function}($1, $2, $3)", MARCH, APRIL, AFTER)]
+    assert [tuple(row) for row in one] == rows[:len(one)]
+    if function == "port_uptime":  # observed and outage minutes, outages
+        assert [row[:4] + row[-1:] for row in rows] == [("CP-1", 1, MARCH_MINUTES, 24 * 60, 1),
+                                                        ("CP-1", 2, MARCH_MINUTES, 0, 0),
+                                                        ("CP-2", 1, MARCH_MINUTES, MARCH_MINUTES, 1),
+                                                        ("CP-2", 2, MARCH_MINUTES, MARCH_MINUTES, 1)]
+    else:  # own starts and ends (None: down at as_of), the fault details in force at the start. CP-2's 1.6 port
+        # FAULTED since its status; its 2.x port offline once that status's presence ended (the window, 10 minutes).
+        assert rows == [("CP-1", 1, faulted, faulted + timedelta(days=1), 24 * 60, 0, "FAULTED", "GROUND_FAILURE",
+                         "E-17"),
+                        ("CP-2", 1, silent_since, None, MARCH_MINUTES, 0, "FAULTED", "POWER_SWITCH_FAILURE", "E-9"),
+                        ("CP-2", 2, silent_since + timedelta(minutes=10), None, MARCH_MINUTES, 0, "OFFLINE", None,
+                         None)]
+
+
 async def test_as_of_defaults_to_now(conn):
     """Without an as-of time, minutes after now are not observed: a port faulted since an hour ago has an
     ongoing outage of about 60 minutes in a period that ends tomorrow."""
