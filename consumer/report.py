@@ -1,8 +1,8 @@
 """`ocpp-consumer report uptime|outages`: the uptime report as files a regulator's template or a spreadsheet reads.
 
 The figures are computed by the SQL functions `port_uptime` and `port_outages` (sql/migrations/0006_uptime_report.sql
-to 0008_report_in_slices.sql) so that analysts calling them and operators running this command get the same
-numbers; this module only fetches the rows and writes them. Over a fleet the functions take minutes in one server
+to 0009) so that analysts calling them and operators running this command get the same numbers; this module only
+fetches the rows and writes them. Over a fleet the functions take minutes in one server
 process, so the report can be computed in slices of the charge points, one per connection, at once (`--jobs`).
 The output is a contract (docs/tables.md, "The uptime report"): exactly the header columns, in order; minutes
 with two decimals and percent with three, rounded half up; times in RFC 3339 UTC with `Z`; NULL as an empty field

@@ -5,17 +5,23 @@
 -- entry per month's partition at or before the moment: a Merge Append over all of them, since the planner cannot
 -- stop at the first month that has a row (the query's order starts with evse_connector_id, not the partition
 -- key). A charge point's own status (connector 0) sorted all its rows before the moment. With a year of history
--- that is thirteen index descents per 1.6 port and the own rows of a year per charge point, every report. Now the
--- newest effective time is looked for in the moment's month and the one before it first (ocpp_month_before:
--- two partitions, pruned by the planner), and only where those have none, in the months before, which one check
--- per call skips when the history has nothing older. A port reports at least monthly in a live network, so the
--- older months are read for the few ports silent since. A 2.x connector's series needs no change: its rows come
--- in time order from the index, and the planner already reads the months newest first and stops at the first
--- that has one.
+-- that is thirteen index descents per 1.6 port and the own rows of a year per charge point, every report.
+--
+-- Now every in-force lookup (a 1.6 port's, a 2.x connector's, the charge point's own, and port_outages' fault
+-- details at an outage's start) takes the newest effective time in the moment's month and the one before it
+-- first (from ocpp_month_before: two partitions, pruned by the planner), then the version order's winner at that
+-- time. Only a series with no row there is looked for in the older months, and not at all when the history has
+-- no rows that old (checked once per call, which keeps a fleet that started in the period as fast as before), or
+-- for a port's 1.6 series when the port has a 2.x row in those two months (that row supersedes any older 1.6
+-- one: so a 2.x port's absent 1.6 series is not looked for in every month kept). A charge point whose state has
+-- no own status has no connector-0 rows, and is not looked up. A series with no status in the last month (an
+-- idle port) costs what it did; a port that changes status at least monthly reads two months, however many
+-- are kept.
 --
 -- The bodies are 0008's, restated whole (a SQL function cannot be patched in part); their signatures and
--- comments stay, so callers and grants are untouched. The changes: the first step of rows_16, rows_own and
--- port_outages' fault-details lookup.
+-- comments stay, so callers and grants are untouched. The changes: the in-force lookups of rows_16, rows_2x and
+-- rows_own, the own series listed only for charge points with an own status, and port_outages' fault-details
+-- lookup.
 
 CREATE FUNCTION ocpp_month_before(t timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
