@@ -160,6 +160,24 @@ MUTATIONS = [
              "                WHERE n.charge_point_id = cp.charge_point_id AND n.connector_id = 0\n"
              "                  AND n.effective_at < ocpp_month_before(lo) AND false) END)\n",
              ("tests/test_report.py::test_the_status_in_force_is_looked_for_in_the_month_before_the_period_first",)),
+    Mutation("port_outages reads the whole history of a port down at the period's start again",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "ARRAY['1 day', '7 days', '1 month', '3 months', '1 year', NULL]::interval[]",
+             "ARRAY[NULL]::interval[]",
+             ("tests/test_report.py::"
+              "test_an_outage_that_began_before_the_period_is_read_back_only_as_far_as_it_reaches",)),
+    Mutation("port_outages takes an outage cut by its look-back window for one that began there",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "            IF port.began = lo THEN\n",
+             "            IF port.began < lo THEN\n",
+             ("tests/test_report.py::"
+              "test_an_outage_that_began_before_the_period_is_read_back_only_as_far_as_it_reaches",)),
+    Mutation("port_outages repeats an outage found before its charge point's other ports were",
+             "sql/migrations/0009_in_force_from_the_recent_months.sql",
+             "        SELECT DISTINCT ON (b.charge_point_id, b.connector_id) b.*\n",
+             "        SELECT b.*\n",
+             ("tests/test_report.py::"
+              "test_an_outage_that_began_before_the_period_is_read_back_only_as_far_as_it_reaches",)),
 ]
 
 

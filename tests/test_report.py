@@ -408,6 +408,36 @@ async def test_the_status_in_force_is_looked_for_in_the_month_before_the_period_
                          None)]
 
 
+async def test_an_outage_that_began_before_the_period_is_read_back_only_as_far_as_it_reaches(conn):
+    """To find when an outage ongoing at the period's start began, port_outages reads the history back a day, a
+    week, a month, a quarter, a year and then all of it, each step only for the charge points still down at the
+    step's start (migration 0009): what it reads grows with the outage, not with the history kept. CP-1, with a
+    status every month since November, faults on February 20th: its outage is found within a month, and
+    November and December are not probed by index. CP-2, down since November 10th (its first status, FAULTED;
+    present from February 20th), is found a year back, and its port 2, UNAVAILABLE since February 25th (its
+    first status), a week back, once; CP-3, FAULTED on 2025-03-01 and never since, in the whole history."""
+    months = [t("2025-11-10T00:00"), t("2025-12-10T00:00"), t("2026-01-10T00:00")]
+    cp1_fault = t("2026-02-20T06:00")
+    await apply_events(conn, [*(status("CP-1", 1, at, "AVAILABLE") for at in months),
+                              status("CP-1", 1, cp1_fault, "FAULTED", "GROUND_FAILURE", vendor_error="E-17"),
+                              *present_throughout("CP-1", start=t("2025-11-01T00:00"))])
+    index_scans, _ = await scans(conn, "status_history_2025_11", "status_history_2025_12")
+    rows = await outages(conn, as_of=t("2026-03-20T00:00"))
+    assert (await scans(conn, "status_history_2025_11", "status_history_2025_12"))[0] == index_scans
+    march_20 = MARCH_MINUTES - 12 * 24 * 60
+    assert rows == [("CP-1", 1, cp1_fault, None, march_20, 0, "FAULTED", "GROUND_FAILURE", "E-17")]
+
+    cp2_fault, cp2_off, cp3_fault = t("2025-11-10T00:00"), t("2026-02-25T00:00"), t("2025-03-01T00:00")
+    await apply_events(conn, [status("CP-2", 1, cp2_fault, "FAULTED", "POWER_SWITCH_FAILURE", vendor_error="E-9"),
+                              status("CP-2", 2, cp2_off, "UNAVAILABLE"),
+                              status("CP-3", 1, cp3_fault, "FAULTED", "OVER_VOLTAGE"),
+                              *present_throughout("CP-2", "CP-3")])
+    assert await outages(conn, as_of=t("2026-03-20T00:00")) == rows + [
+        ("CP-2", 1, cp2_fault, None, march_20, 0, "FAULTED", "POWER_SWITCH_FAILURE", "E-9"),
+        ("CP-2", 2, cp2_off, None, march_20, 0, "UNAVAILABLE", None, None),
+        ("CP-3", 1, cp3_fault, None, march_20, 0, "FAULTED", "OVER_VOLTAGE", None)]
+
+
 async def test_as_of_defaults_to_now(conn):
     """Without an as-of time, minutes after now are not observed: a port faulted since an hour ago has an
     ongoing outage of about 60 minutes in a period that ends tomorrow."""

@@ -1,5 +1,6 @@
--- The status in force at the period's start is looked for in the recent months first: the report's cost no
--- longer grows with the months of history kept (BENCHMARKS.md, "The in-force probe reads the recent months").
+-- The status in force at the period's start is looked for in the recent months first, and an outage ongoing at
+-- the start is read back only as far as it reaches: the report's cost no longer grows with the months of history
+-- kept (BENCHMARKS.md, "The in-force probe reads the recent months").
 --
 -- Migration 0008 found a 1.6 port's status in force at a moment in two steps by the key index, reading one index
 -- entry per month's partition at or before the moment: a Merge Append over all of them, since the planner cannot
@@ -18,10 +19,15 @@
 -- idle port) costs what it did; a port that changes status at least monthly reads two months, however many
 -- are kept.
 --
+-- port_outages found when an outage ongoing at the period's start began by reading the whole history of those
+-- charge points (a timeline from '-infinity'): after a day without presence across the start, every port of the
+-- fleet, every month kept. ocpp_outage_starts reads back a day, a week, a month, a quarter, a year, then all,
+-- each step for the charge points still down at its start only.
+--
 -- The bodies are 0008's, restated whole (a SQL function cannot be patched in part); their signatures and
 -- comments stay, so callers and grants are untouched. The changes: the in-force lookups of rows_16, rows_2x and
--- rows_own, the own series listed only for charge points with an own status, and port_outages' fault-details
--- lookup.
+-- rows_own, the own series listed only for charge points with an own status, port_outages' fault-details lookup,
+-- and its look-back before the period (ocpp_outage_starts).
 
 CREATE FUNCTION ocpp_month_before(t timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -265,6 +271,59 @@ SELECT charge_point_id, connector_id, lower(existence), first_presence, faulted 
 FROM port_states
 $$;
 
+-- When the down span of each port of these charge points that is down at `at` began, with what applied then (for
+-- port_outages: the span's own start, cause and fault details). The timeline is read back a day before `at`,
+-- then a week, a month, a quarter, a year and all of it, each step only for the charge points with a span that
+-- reaches back past the step before: what is read grows with how long the outage has lasted, not with the
+-- history kept. Within its window a timeline is exact (docs/tables.md, "Port status over time"), so a span that
+-- starts after the window's start starts there in the whole history too. A port may come back from several
+-- steps, with the same answer; the caller keeps one.
+CREATE FUNCTION ocpp_outage_starts(charge_points text[], "at" timestamptz)
+RETURNS TABLE (
+    charge_point_id VARCHAR(255),
+    connector_id    INT,
+    began           TIMESTAMPTZ,
+    faulted         TSTZMULTIRANGE,
+    unavailable     TSTZMULTIRANGE,
+    shows_16        TSTZMULTIRANGE
+)
+LANGUAGE plpgsql STABLE SET jit = off SET enable_memoize = off AS $$  -- as port_uptime
+DECLARE
+    back interval;
+    lo timestamptz;
+    pending text[] := charge_points;
+    cut text[];
+    port record;
+BEGIN
+    FOREACH back IN ARRAY ARRAY['1 day', '7 days', '1 month', '3 months', '1 year', NULL]::interval[] LOOP
+        EXIT WHEN cardinality(pending) = 0;
+        lo := coalesce("at" - back, '-infinity');
+        cut := '{}';
+        FOR port IN
+            SELECT t.charge_point_id, t.connector_id, t.faulted, t.unavailable, t.shows_16,
+                   (SELECT lower(r) FROM unnest(t.down) AS r WHERE upper(r) = "at") AS began
+            FROM ocpp_port_timeline(lo, "at", pending) AS t
+        LOOP
+            CONTINUE WHEN port.began IS NULL;  -- up at `at`
+            IF port.began = lo THEN
+                cut := cut || port.charge_point_id::text;  -- down for the whole window: look further back
+            ELSE
+                charge_point_id := port.charge_point_id;
+                connector_id := port.connector_id;
+                began := port.began;
+                faulted := port.faulted;
+                unavailable := port.unavailable;
+                shows_16 := port.shows_16;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        pending := ARRAY(SELECT DISTINCT unnest(cut));
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION ocpp_outage_starts(text[], timestamptz) IS
+    'For port_outages: when the down span at "at" of each port of these charge points began, and its faulted, unavailable and shows_16 multiranges, reading back only as far as the span reaches.';
+
 CREATE OR REPLACE FUNCTION port_outages("from" timestamptz, "to" timestamptz, as_of timestamptz DEFAULT now(),
                              charge_point_from text DEFAULT NULL, charge_point_to text DEFAULT NULL)
 RETURNS TABLE (
@@ -292,13 +351,14 @@ BEGIN
         FROM timeline AS t CROSS JOIN period AS p CROSS JOIN LATERAL unnest(t.down) AS span
     ),
     outages AS (SELECT * FROM spans WHERE span && observed),
-    -- A span cut by `from` began earlier: the history before `from`, of those charge points only, says when.
+    -- A span cut by `from` began earlier: the history before `from`, of those charge points only, says when
+    -- (ocpp_outage_starts reads back only as far as the outage reaches).
     before_period AS (
-        SELECT b.*, (SELECT lower(r) FROM unnest(b.down) AS r WHERE upper(r) = p.start_at) AS began
+        SELECT DISTINCT ON (b.charge_point_id, b.connector_id) b.*
         FROM period AS p,
-             ocpp_port_timeline('-infinity', p.start_at,
-                                (SELECT coalesce(array_agg(DISTINCT o.charge_point_id), '{}') FROM outages AS o
-                                 WHERE lower(o.span) = p.start_at)) AS b
+             ocpp_outage_starts((SELECT coalesce(array_agg(DISTINCT o.charge_point_id), '{}') FROM outages AS o
+                                 WHERE lower(o.span) = p.start_at), p.start_at) AS b
+        ORDER BY b.charge_point_id, b.connector_id
     ),
     -- A span cut by `to` (before as_of) goes on: the history from `to` to as_of says until when.
     after_period AS (
