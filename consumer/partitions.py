@@ -34,6 +34,8 @@ class Partitions:
         self._uncommitted_from: dict[TopicPartition, int] = {}
         self._lags: dict[TopicPartition, int] = {}
         self._refreshed = 0.0
+        # Counts the revocations begun: a batch fetched under an older count must not be started (Worker._loop).
+        self.generation = 0
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         self.owned = set(partitions)
@@ -133,7 +135,12 @@ class _Rebalance(ConsumerRebalanceListener):
 
         If it cannot finish in time (the database is away), the partitions are dropped from our view and the
         batch's offsets for them are never committed; their new owner replays them, which is harmless.
+
+        The generation moves first: the next batch, fetched and decoded while this one was in flight, must not
+        start once it finishes, or the revocation would go on with that one in flight instead — its offsets not
+        committed, so it would be processed twice (its dead letters published twice).
         """
+        self.partitions.generation += 1
         try:
             await asyncio.wait_for(self.idle.wait(), timeout=self.revoke_wait)
         except asyncio.TimeoutError:

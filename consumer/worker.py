@@ -176,6 +176,7 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 self.probes.loop_ran()
+                generation = self._partitions.generation
                 batch = await self._retry("fetch", is_transient_kafka_error, self._fetch)
                 if not batch:
                     if in_flight is not None and in_flight.done():
@@ -184,12 +185,20 @@ class Worker:
                         await self._commit(await self._partitions.positions_ahead(self._consumer))
                     continue
                 self._partitions.fetched(batch)
+                first_offsets = {tp: records[0].offset for tp, records in batch.items() if records}
                 decoded = await decode_batch(
                     batch, max_clock_skew_seconds=s.max_clock_skew_seconds,
                     max_delivery_delay_seconds=s.max_delivery_delay_seconds, max_record_bytes=s.max_record_bytes,
                 )
+                del batch
                 if in_flight is not None:
-                    await self._wait_keeping_membership(in_flight)
+                    in_flight = await self._wait_keeping_membership(in_flight)  # None, or what it failed with
+                if self._partitions.generation != generation:
+                    # A revocation began since this batch was fetched: it waits for the batch in flight only, and
+                    # this one's offsets could not be committed. Fetch it again after the rebalance, as whoever
+                    # then owns its partitions will.
+                    self._rewind(first_offsets)
+                    continue
                 self._idle.clear()
                 in_flight = asyncio.create_task(self._process(decoded))
                 in_flight.add_done_callback(lambda _: self._idle.set())
@@ -199,6 +208,16 @@ class Worker:
             if in_flight is not None and not in_flight.done():
                 in_flight.cancel()  # its offsets stay uncommitted: the batch is replayed, harmlessly
             raise
+
+    def _rewind(self, first_offsets: dict[TopicPartition, int]) -> None:
+        """Fetch these partitions again from these offsets, those still assigned; everything before them is stored."""
+        for tp, offset in first_offsets.items():
+            try:
+                self._consumer.seek(tp, offset)
+            except IllegalStateError:  # no longer assigned: its new owner starts from the last commit
+                continue
+        log.info("a batch fetched before a rebalance is fetched again after it",
+                 extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in first_offsets)})
 
     async def _process(self, decoded: Decoded) -> None:
         """Write the state, dead-letter the rejects, commit, count: nothing is committed before it is stored."""

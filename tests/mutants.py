@@ -178,6 +178,10 @@ MUTATIONS = [
              "        SELECT b.*\n",
              ("tests/test_report.py::"
               "test_an_outage_that_began_before_the_period_is_read_back_only_as_far_as_it_reaches",)),
+    Mutation("a batch fetched before a revocation starts once the batch in flight finishes", "consumer/worker.py",
+             "                if self._partitions.generation != generation:\n",
+             "                if False:\n",
+             ("tests/test_nothing_stuck.py::test_a_batch_fetched_before_a_revocation_is_not_started_after_it",)),
 ]
 
 

@@ -21,7 +21,7 @@ from consumer.metrics import Metrics
 from consumer.partitions import Partitions
 from consumer.probes import Probes
 from consumer.worker import Worker
-from tests.feed import envelope, valid_records
+from tests.feed import envelope, invalid_records, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
 from tests.service import TableLock, expected_from, running, tables
 
@@ -433,4 +433,56 @@ async def test_a_header_key_that_is_not_utf8_is_dead_lettered(kafka_bootstrap, t
     assert _first(letter, "ocpp.error.kind") == b"bad_header"
     assert b"is not UTF-8" in _first(letter, "ocpp.error.detail")
     assert _first(letter, "ocpp.source.offset") == b"3"
+    assert await tables(db) == expected_from(valid)
+
+
+async def test_a_batch_fetched_before_a_revocation_is_not_started_after_it(kafka_bootstrap, topic_factory, db,
+                                                                            make_settings):
+    """A revocation waits for the batch in flight to commit while the partitions are still ours. The next batch,
+    fetched and decoded meanwhile, must not start when that one finishes: the revocation would go on with it in
+    flight, its offsets could not be committed, and it would be processed again after the rebalance — its dead
+    letters published twice. The first batch is held by a table lock until a second member joining the group
+    (a real rebalance) has begun it; that member leaves once it has its partition. Every invalid record is
+    dead-lettered exactly once, every valid one written."""
+    topic, dlq = await topic_factory("events", partitions=2), await topic_factory("dlq")
+    valid = valid_records(600, seed=31)
+    bad = [(key, value) for key, value, _ in invalid_records(seed=31)]
+    mixed = []
+    for i, record in enumerate(valid):  # an invalid record after every 15th valid one: some in every batch
+        mixed.append(record)
+        if i % 15 == 14:
+            mixed.append(bad[(i // 15) % len(bad)])
+    await produce(kafka_bootstrap, topic, mixed)
+    settings = make_settings(db, topic, dlq, batch_max_records=40)
+    worker = Worker(settings)
+    partitions = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    joining = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=settings.kafka_group_id,
+                               enable_auto_commit=False, auto_offset_reset="earliest")
+    async with TableLock(db) as lock, running(worker):
+        async def two_batches_fetched() -> bool:  # the first one waits for the lock, the next one for it
+            if not worker._started:
+                return False
+            return sum([await worker._consumer.position(tp) for tp in partitions]) >= 80
+
+        await wait_until(two_batches_fetched, timeout=60, what="two batches fetched")
+        await joining.start()
+        try:
+            async def revocation_begun() -> bool:
+                return worker._partitions.generation > 0
+
+            await wait_until(revocation_begun, timeout=60, what="the rebalance to reach the worker")
+            await lock.release()
+
+            async def joined() -> bool:
+                return bool(joining.assignment())
+
+            await wait_until(joined, timeout=60, what="the second member to get its partition")
+        finally:
+            await joining.stop()
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic, timeout=120)
+
+    expected = len(mixed) - len(valid)
+    dead = await consume_all(kafka_bootstrap, dlq, expected=expected)
+    sources = [(dict(r.headers)["ocpp.source.partition"], dict(r.headers)["ocpp.source.offset"]) for r in dead]
+    assert len(sources) == len(set(sources)) == expected
     assert await tables(db) == expected_from(valid)
