@@ -12,7 +12,7 @@
 -- details at an outage's start) takes the newest effective time in the moment's month and the one before it
 -- first (from ocpp_month_before: two partitions, pruned by the planner), then the version order's winner at that
 -- time. Only a series with no row there is looked for in the older months, and not at all when the history has
--- no rows that old (checked once per call, which keeps a fleet that started in the period as fast as before), or
+-- no rows that old (checked once per call: a fleet that started in the period stays within a few per cent), or
 -- for a port's 1.6 series when the port has a 2.x row in those two months (that row supersedes any older 1.6
 -- one: so a 2.x port's absent 1.6 series is not looked for in every month kept). A charge point whose state has
 -- no own status has no connector-0 rows, and is not looked up. A series with no status in the last month (an
