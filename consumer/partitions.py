@@ -140,7 +140,8 @@ class _Rebalance(ConsumerRebalanceListener):
         start once it finishes, or the revocation would go on with that one in flight instead — its offsets not
         committed, so it would be processed twice (its dead letters published twice).
         """
-        self.partitions.generation += 1
+        if revoked:  # the first join revokes nothing: no batch can have been fetched
+            self.partitions.generation += 1
         try:
             await asyncio.wait_for(self.idle.wait(), timeout=self.revoke_wait)
         except asyncio.TimeoutError:

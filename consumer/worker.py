@@ -190,7 +190,7 @@ class Worker:
                     batch, max_clock_skew_seconds=s.max_clock_skew_seconds,
                     max_delivery_delay_seconds=s.max_delivery_delay_seconds, max_record_bytes=s.max_record_bytes,
                 )
-                del batch
+                del batch  # decoded keeps what it needs (rejects keep their records): free the rest meanwhile
                 if in_flight is not None:
                     in_flight = await self._wait_keeping_membership(in_flight)  # None, or what it failed with
                 if self._partitions.generation != generation:
