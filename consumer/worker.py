@@ -48,6 +48,11 @@ PAUSED_POLL_MS = 200
 REVOKE_WAIT_SECONDS = 10.0
 
 
+def _first_offsets(batch: dict) -> dict[TopicPartition, int]:
+    """The first offset fetched of each partition in a batch (TopicPartition → records)."""
+    return {tp: records[0].offset for tp, records in batch.items() if records}
+
+
 class PendingMigrations(Exception):
     """The database schema is behind this code; `ocpp-consumer migrate` must run first."""
 
@@ -185,7 +190,7 @@ class Worker:
                         await self._commit(await self._partitions.positions_ahead(self._consumer))
                     continue
                 self._partitions.fetched(batch)
-                first_offsets = {tp: records[0].offset for tp, records in batch.items() if records}
+                first_offsets = _first_offsets(batch)
                 decoded = await decode_batch(
                     batch, max_clock_skew_seconds=s.max_clock_skew_seconds,
                     max_delivery_delay_seconds=s.max_delivery_delay_seconds, max_record_bytes=s.max_record_bytes,
@@ -198,6 +203,8 @@ class Worker:
                     # this one's offsets could not be committed. Fetch it again after the rebalance, as whoever
                     # then owns its partitions will.
                     self._rewind(first_offsets)
+                    log.info("a batch fetched before a rebalance is fetched again after it",
+                             extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in first_offsets)})
                     continue
                 self._idle.clear()
                 in_flight = asyncio.create_task(self._process(decoded))
@@ -210,14 +217,13 @@ class Worker:
             raise
 
     def _rewind(self, first_offsets: dict[TopicPartition, int]) -> None:
-        """Fetch these partitions again from these offsets, those still assigned; everything before them is stored."""
+        """Fetch these partitions again from these offsets, those still assigned: records returned but not to be
+        processed now, so that none of them is skipped."""
         for tp, offset in first_offsets.items():
             try:
                 self._consumer.seek(tp, offset)
             except IllegalStateError:  # no longer assigned: its new owner starts from the last commit
                 continue
-        log.info("a batch fetched before a rebalance is fetched again after it",
-                 extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in first_offsets)})
 
     async def _process(self, decoded: Decoded) -> None:
         """Write the state, dead-letter the rejects, commit, count: nothing is committed before it is stored."""
@@ -292,10 +298,8 @@ class Worker:
             return
         finally:
             consumer.resume(*(paused & consumer.assignment()))
-        # A partition assigned during the poll was not paused; rewind it so that none of its records is skipped.
-        for tp, records in returned.items():
-            if records:
-                consumer.seek(tp, records[0].offset)
+        # A partition assigned during the poll was not paused: its records are fetched again later.
+        self._rewind(_first_offsets(returned))
 
     async def _commit(self, next_offsets: dict[TopicPartition, int]) -> None:
         """Commit the next offset of every partition in the batch that this replica still owns."""
