@@ -53,12 +53,12 @@ class ChargePointRow(NamedTuple):
     boot_effective_at: datetime | None
     boot_received_at: datetime | None
     boot_event_id: UUID | None
-    boot_digest: UUID | None
+    boot_digest: str | None  # content_digest's hex digits, cast to uuid by the statement
     status: str | None
     status_effective_at: datetime | None
     status_received_at: datetime | None
     status_event_id: UUID | None
-    status_digest: UUID | None
+    status_digest: str | None
     last_heartbeat: datetime | None
     last_updated: datetime
     last_seen_at: datetime
@@ -68,7 +68,7 @@ class ConnectorRow(NamedTuple):
     """The winning OCPP 1.6 status of one port (a 1.6 connector): `upsert_connectors` reads the fields by
     position."""
 
-    id: UUID
+    id: str  # connector_uuid's hex digits
     charge_point_id: str
     connector_id: int
     status: str
@@ -79,7 +79,7 @@ class ConnectorRow(NamedTuple):
     last_updated: datetime
     status_received_at: datetime
     status_event_id: UUID
-    status_digest: UUID
+    status_digest: str
 
 
 class EvseConnectorRow(NamedTuple):
@@ -93,7 +93,7 @@ class EvseConnectorRow(NamedTuple):
     last_updated: datetime
     status_received_at: datetime
     status_event_id: UUID
-    status_digest: UUID
+    status_digest: str
 
 
 class HistoryRow(NamedTuple):
@@ -117,7 +117,7 @@ class HistoryRow(NamedTuple):
 class PortRow(NamedTuple):
     """A 2.x port (EVSE) whose connectors changed in the batch: `derive_evse_ports` derives its status again."""
 
-    id: UUID
+    id: str  # connector_uuid's hex digits
     charge_point_id: str
     connector_id: int
 
@@ -142,16 +142,18 @@ class Batch:
 
 
 @lru_cache(maxsize=1 << 15)
-def connector_uuid(charge_point_id: str, connector_id: int) -> UUID:
+def connector_uuid(charge_point_id: str, connector_id: int) -> str:
     """connector.id: a function of the key, so every replay and rebuild gives the same id.
 
     Equal to `md5(charge_point_id || '/' || connector_id)::uuid` in SQL, which analysts can use to compute it.
+    Kept as md5's 32 hex digits, which the statements cast to uuid as they read them: the rows only travel as JSON,
+    and a `uuid.UUID` would cost ~0.6 µs more to build (BENCHMARKS.md, "Digests as text").
     Cached because a small fleet's ports recur in every batch; hashing each time costs ~1.5 µs. Bounded by what it
     holds, not by what it saves: an entry is ~264 bytes with its key's string (up to ~520 with a 255-character
     charge point id), so 32,768 entries are ≤ 17 MB. At 2**18 entries the cache alone held ~70 MB in a
     million-charge-point fleet, where it could not hold the working set anyway (3 million ports).
     """
-    return UUID(bytes=hashlib.md5(f"{charge_point_id}/{connector_id}".encode()).digest())
+    return hashlib.md5(f"{charge_point_id}/{connector_id}".encode()).hexdigest()
 
 
 class Rows:
@@ -241,7 +243,7 @@ class Rows:
                 status_effective_at=status.effective_at if status else None,
                 status_received_at=status.received_at if status else None,
                 status_event_id=status.event_id if status else None,
-                status_digest=content_digest(*_charge_point_status_content(status)) if status else None,
+                status_digest=status_digest(*_charge_point_status_content(status)) if status else None,
                 last_heartbeat=self.heartbeats.get(cp),
                 last_updated=self.last_updated[cp],
                 last_seen_at=max(self.seen[cp]),
@@ -251,7 +253,7 @@ class Rows:
                 id=connector_uuid(cp, number), charge_point_id=cp, connector_id=number, status=e.status,
                 error_code=e.error_code, error_info=e.error_info, vendor_id=e.vendor_id,
                 vendor_error_code=e.vendor_error_code, last_updated=e.effective_at, status_received_at=e.received_at,
-                status_event_id=e.event_id, status_digest=content_digest(*_connector_content(e)),
+                status_event_id=e.event_id, status_digest=status_digest(*_connector_content(e)),
             )
             for (cp, number), e in sorted(self.connectors.items())
         ]
@@ -259,7 +261,7 @@ class Rows:
             EvseConnectorRow(
                 charge_point_id=cp, evse_id=evse, connector_id=number, status=e.status, last_updated=e.effective_at,
                 status_received_at=e.received_at, status_event_id=e.event_id,
-                status_digest=content_digest(*_evse_connector_content(e)),
+                status_digest=status_digest(*_evse_connector_content(e)),
             )
             for (cp, evse, number), e in sorted(self.evse_connectors.items())
         ]
@@ -325,12 +327,20 @@ def _keep_newer(winners: dict, key, event: StateEvent, content) -> None:
         winners[key] = event
 
 
-def content_digest(*values: str | None) -> UUID:
+def content_digest(*values: str | None) -> str:
     """The last tie-break of the version order: md5 of the values, each as '<length>:<value>' ('null' for None),
-    read as a UUID. Equal to the SQL function ocpp_content_digest(...) (migration 0002), so analysts and the
-    migration compute the same."""
+    as 32 hex digits; stored as a uuid. Equal to the SQL function ocpp_content_digest(...) (migration 0002), so
+    analysts and the migration compute the same. Text rather than `uuid.UUID`: a storm's batch digests about one
+    value group per event, and the statements cast the text as they read it; lowercase hex of one length orders
+    as the uuid's bytes do, so comparing two digests here agrees with comparing them in SQL."""
     text = "".join("null" if value is None else f"{len(value)}:{value}" for value in values)
-    return UUID(bytes=hashlib.md5(text.encode()).digest())
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+# content_digest of a status value group: a status alone, or a 1.6 port's five values. Few distinct groups recur
+# across a whole fleet (a status and "NoError", mostly), so they are cached; a boot's values are not, since they
+# carry the charger's serial numbers. An entry holds at most five strings of the contract's lengths (≤ ~1 KB).
+status_digest = lru_cache(maxsize=1 << 12)(content_digest)
 
 
 def _boot_content(event: BootNotification) -> tuple:
@@ -353,7 +363,7 @@ def _evse_connector_content(event: StatusNotification) -> tuple:
 def _history_tie_break(event: StatusNotification) -> tuple:
     """After received_at, what decides between two records of one event id and key (insert_status_history's
     rule): the digest, then the source action and the OCPP version (compared as bytes, as COLLATE "C" does)."""
-    return content_digest(*_history_content(event)), event.source_action, event.ocpp_version
+    return status_digest(*_history_content(event)), event.source_action, event.ocpp_version
 
 
 def _history_content(event: StatusNotification) -> tuple:

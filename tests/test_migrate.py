@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 import pytest
@@ -147,9 +148,9 @@ async def test_0002_keeps_a_populated_0001_database(database_url):
         assert [{k: r[k] for k in before_c[0]} for r in after_c] == before_c
         minus_infinity = await conn.fetchval("SELECT '-infinity'::timestamptz")
         assert after_cp[0]["boot_received_at"] == after_cp[0]["status_received_at"] == minus_infinity
-        assert after_cp[0]["boot_digest"] == content_digest("Alfen", "Eve", None)
+        assert after_cp[0]["boot_digest"] == uuid.UUID(content_digest("Alfen", "Eve", None))
         assert after_cp[1]["boot_received_at"] is None and after_cp[1]["boot_digest"] is None
-        assert after_c[0]["status_digest"] == content_digest("FAULTED", "GROUND_FAILURE")
+        assert after_c[0]["status_digest"] == uuid.UUID(content_digest("FAULTED", "GROUND_FAILURE"))
 
         replay = StatusNotification(status_id, "CP-1", "1.6", at, at, False, connector_id=1, status="FAULTED",
                                     error_code="GROUND_FAILURE")
