@@ -220,53 +220,40 @@ class Rows:
             self.heartbeats[event.charge_point_id] = event.received_at
 
     def batch(self) -> Batch:
-        """The rows, sorted by key (the lock order)."""
+        """The rows, sorted by key (the lock order). Built by position, in each row type's field order: keyword
+        arguments cost ~0.3 µs a row more, and a boot storm's batch is mostly new rows."""
         charge_points = []
+        make_charge_point = ChargePointRow._make
         for cp in sorted(self.last_updated):
             boot = self.boots.get(cp)
             status = self.charge_point_statuses.get(cp)
-            charge_points.append(ChargePointRow(
-                serial_number=cp,
-                model=boot.model if boot else None,
-                vendor=boot.vendor if boot else None,
-                firmware_version=boot.firmware_version if boot else None,
-                ocpp_version=boot.ocpp_version if boot else None,
-                hardware_serial=boot.hardware_serial if boot else None,
-                boot_reason=boot.boot_reason if boot else None,
-                iccid=boot.iccid if boot else None,
-                imsi=boot.imsi if boot else None,
-                boot_effective_at=boot.effective_at if boot else None,
-                boot_received_at=boot.received_at if boot else None,
-                boot_event_id=boot.event_id if boot else None,
-                boot_digest=content_digest(*_boot_content(boot)) if boot else None,
-                status=status.status if status else None,
-                status_effective_at=status.effective_at if status else None,
-                status_received_at=status.received_at if status else None,
-                status_event_id=status.event_id if status else None,
-                status_digest=status_digest(*_charge_point_status_content(status)) if status else None,
-                last_heartbeat=self.heartbeats.get(cp),
-                last_updated=self.last_updated[cp],
-                last_seen_at=max(self.seen[cp]),
-            ))
+            charge_points.append(make_charge_point((
+                cp,
+                *(_boot_values(boot) if boot else _NO_BOOT),
+                *(_charge_point_status_values(status) if status else _NO_STATUS),
+                self.heartbeats.get(cp),
+                self.last_updated[cp],
+                max(self.seen[cp]),
+            )))
+        make_connector = ConnectorRow._make
         connectors = [
-            ConnectorRow(
-                id=connector_uuid(cp, number), charge_point_id=cp, connector_id=number, status=e.status,
-                error_code=e.error_code, error_info=e.error_info, vendor_id=e.vendor_id,
-                vendor_error_code=e.vendor_error_code, last_updated=e.effective_at, status_received_at=e.received_at,
-                status_event_id=e.event_id, status_digest=status_digest(*_connector_content(e)),
-            )
+            make_connector((
+                connector_uuid(cp, number), cp, number, e.status, e.error_code, e.error_info, e.vendor_id,
+                e.vendor_error_code, e.effective_at, e.received_at, e.event_id, status_digest(*_connector_content(e)),
+            ))
             for (cp, number), e in sorted(self.connectors.items())
         ]
+        make_evse_connector = EvseConnectorRow._make
         evse_connectors = [
-            EvseConnectorRow(
-                charge_point_id=cp, evse_id=evse, connector_id=number, status=e.status, last_updated=e.effective_at,
-                status_received_at=e.received_at, status_event_id=e.event_id,
-                status_digest=status_digest(*_evse_connector_content(e)),
-            )
+            make_evse_connector((
+                cp, evse, number, e.status, e.effective_at, e.received_at, e.event_id,
+                status_digest(*_evse_connector_content(e)),
+            ))
             for (cp, evse, number), e in sorted(self.evse_connectors.items())
         ]
+        make_port = PortRow._make
         evse_ports = [
-            PortRow(id=connector_uuid(cp, evse), charge_point_id=cp, connector_id=evse)
+            make_port((connector_uuid(cp, evse), cp, evse))
             for cp, evse in sorted({(cp, evse) for cp, evse, _ in self.evse_connectors})
         ]
         make = HistoryRow._make  # a row per status event: _make skips the keyword handling of HistoryRow(...)
@@ -341,6 +328,23 @@ def content_digest(*values: str | None) -> str:
 # across a whole fleet (a status and "NoError", mostly), so they are cached; a boot's values are not, since they
 # carry the charger's serial numbers. An entry holds at most five strings of the contract's lengths (≤ ~1 KB).
 status_digest = lru_cache(maxsize=1 << 12)(content_digest)
+
+
+def _boot_values(boot: BootNotification) -> tuple:
+    """ChargePointRow's boot fields, model to boot_digest, in its order."""
+    return (boot.model, boot.vendor, boot.firmware_version, boot.ocpp_version, boot.hardware_serial,
+            boot.boot_reason, boot.iccid, boot.imsi, boot.effective_at, boot.received_at, boot.event_id,
+            content_digest(*_boot_content(boot)))
+
+
+def _charge_point_status_values(status: StatusNotification) -> tuple:
+    """ChargePointRow's status fields, status to status_digest, in its order."""
+    return (status.status, status.effective_at, status.received_at, status.event_id,
+            status_digest(*_charge_point_status_content(status)))
+
+
+_NO_BOOT = (None,) * 12  # a None version: the batch had no boot, the stored values stay
+_NO_STATUS = (None,) * 5
 
 
 def _boot_content(event: BootNotification) -> tuple:
