@@ -147,7 +147,7 @@ def connector_uuid(charge_point_id: str, connector_id: int) -> str:
 
     Equal to `md5(charge_point_id || '/' || connector_id)::uuid` in SQL, which analysts can use to compute it.
     Kept as md5's 32 hex digits, which the statements cast to uuid as they read them: the rows only travel as JSON,
-    and a `uuid.UUID` would cost ~0.6 µs more to build (BENCHMARKS.md, "Digests as text").
+    and a `uuid.UUID` would cost ~0.6 µs more to build (BENCHMARKS.md, "the consumer's CPU per row").
     Cached because a small fleet's ports recur in every batch; hashing each time costs ~1.5 µs. Bounded by what it
     holds, not by what it saves: an entry is ~264 bytes with its key's string (up to ~520 with a 255-character
     charge point id), so 32,768 entries are ≤ 17 MB. At 2**18 entries the cache alone held ~70 MB in a
