@@ -182,6 +182,16 @@ MUTATIONS = [
              "                if self._partitions.generation != generation:\n",
              "                if False:\n",
              ("tests/test_nothing_stuck.py::test_a_batch_fetched_before_a_revocation_is_not_started_after_it",)),
+    Mutation("a batch breaks a tie between two records of one event the other way from the table",
+             "consumer/coalesce.py",
+             "    if new > old or (new == old and content_digest(*content(event)) > content_digest(*content(best))):",
+             "    if new > old or (new == old and content_digest(*content(event)) < content_digest(*content(best))):",
+             ("tests/test_store.py::test_colliding_event_ids_give_one_winner_in_any_order",
+              "tests/test_store_property.py")),
+    Mutation("a status digest is cached under the wrong values", "consumer/coalesce.py",
+             "status_digest = lru_cache(maxsize=1 << 12)(content_digest)",
+             "status_digest = lru_cache(maxsize=1 << 12)(lambda *values: content_digest(*values[:1]))",
+             ("tests/test_store.py", "tests/test_store_property.py")),
 ]
 
 
