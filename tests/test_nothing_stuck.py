@@ -476,7 +476,7 @@ async def test_a_batch_fetched_before_a_revocation_is_not_started_after_it(kafka
             await wait_until(revocation_begun, timeout=60, what="the rebalance to reach the worker")
             await lock.release()
             # Taken again at once: the first batch, queued for the lock before, goes first and commits; a batch
-            # started after it would wait here while its partitions move, so the defect shows every time.
+            # started after it would wait here while its partition moves, so the defect shows every time.
             async with TableLock(db):
                 async def joined() -> bool:
                     return bool(joining.assignment())
