@@ -98,6 +98,14 @@ class Decoded:
     rejects: list = field(default_factory=list)  # (record, Rejection)
     ignored: list = field(default_factory=list)  # Ignored, counted as such (and also in `events`)
 
+    def extend(self, later: Decoded) -> None:
+        """Take in a batch fetched after this one: its partitions' next offsets are the later ones."""
+        self.offsets.update(later.offsets)
+        self.records += later.records
+        self.events += later.events
+        self.rejects += later.rejects
+        self.ignored += later.ignored
+
 
 async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_delivery_delay_seconds: float,
                        max_record_bytes: int) -> Decoded:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
@@ -51,6 +52,16 @@ REVOKE_WAIT_SECONDS = 10.0
 def _first_offsets(batch: dict) -> dict[TopicPartition, int]:
     """The first offset fetched of each partition in a batch (TopicPartition → records)."""
     return {tp: records[0].offset for tp, records in batch.items() if records}
+
+
+@dataclass
+class _NextBatch:
+    """The batch fetched and decoded while the one before it is written, still taking records."""
+
+    decoded: Decoded
+    first_offsets: dict[TopicPartition, int]  # where a rewind sends each partition back to
+    generation: int  # the revocations begun when it was fetched
+    open: bool = True
 
 
 class PendingMigrations(Exception):
@@ -170,13 +181,13 @@ class Worker:
         await clients.close(self._consumer, self._producer, self._pool, wait_for_database=not self._abandoned)
 
     async def _loop(self) -> None:
-        """Fetch and decode batch N+1 while batch N is being written; process batches strictly one after another.
+        """Fetch and decode batch N+1 while batch N is being written, filling it with what arrives until N is
+        done; process batches strictly one after another.
 
         Decoding is Python's work and writing is mostly PostgreSQL's, so overlapping them uses both cores.
         At most one batch is in flight and one more decoded, so memory stays bounded; offsets are still
         committed in order, each batch's only after its own write.
         """
-        s = self.settings
         in_flight: asyncio.Task | None = None
         try:
             while not self._stopping.is_set():
@@ -191,13 +202,11 @@ class Worker:
                     continue
                 self._partitions.fetched(batch)
                 first_offsets = _first_offsets(batch)
-                decoded = await decode_batch(
-                    batch, max_clock_skew_seconds=s.max_clock_skew_seconds,
-                    max_delivery_delay_seconds=s.max_delivery_delay_seconds, max_record_bytes=s.max_record_bytes,
-                )
+                decoded = await self._decode(batch)
                 del batch  # decoded keeps what it needs (rejects keep their records): free the rest meanwhile
-                if in_flight is not None:
-                    in_flight = await self._wait_keeping_membership(in_flight)  # None, or what it failed with
+                if in_flight is not None:  # this batch takes in what arrives while that one is written
+                    next_batch = _NextBatch(decoded, first_offsets, generation)
+                    in_flight = await self._wait_keeping_membership(in_flight, next_batch)  # None, or it raises
                 if self._partitions.generation != generation:
                     # A revocation began since this batch was fetched: it waits for the batch in flight only, and
                     # this one's offsets could not be committed. Fetch it again after the rebalance, as whoever
@@ -215,6 +224,13 @@ class Worker:
             if in_flight is not None and not in_flight.done():
                 in_flight.cancel()  # its offsets stay uncommitted: the batch is replayed, harmlessly
             raise
+
+    async def _decode(self, batch: dict) -> Decoded:
+        s = self.settings
+        return await decode_batch(
+            batch, max_clock_skew_seconds=s.max_clock_skew_seconds,
+            max_delivery_delay_seconds=s.max_delivery_delay_seconds, max_record_bytes=s.max_record_bytes,
+        )
 
     def _rewind(self, first_offsets: dict[TopicPartition, int]) -> None:
         """Fetch these partitions again from these offsets, those still assigned: records returned but not to be
@@ -257,19 +273,26 @@ class Worker:
         except asyncio.TimeoutError:
             return {}
 
-    async def _wait_keeping_membership(self, task: asyncio.Task) -> None:
-        """Wait for the batch in flight; if it takes long (the database is slow or away), keep polling.
+    async def _wait_keeping_membership(self, task: asyncio.Task, filling: _NextBatch | None = None) -> None:
+        """Wait for the batch in flight, polling meanwhile, so that the group keeps this replica.
 
-        The group coordinator counts a consumer that stops polling for max.poll.interval.ms as dead, so while
-        the batch waits for the database the consumer polls with every partition paused: membership is kept
-        and no new records pile up in memory.
+        The group coordinator counts a consumer that stops polling for max.poll.interval.ms as dead. While the
+        next batch has room, the polls fetch into it: an event that arrives during a write goes out with the next
+        batch, not the one after it (at a live rate an event waits at most two writes, not three), and in a
+        catch-up the next batch is fuller. Once it is full (or a revocation or a stop has begun) the polls pause
+        every partition: membership is kept and no more records pile up in memory.
         """
+        chores_at = time.monotonic() + KEEPALIVE_SECONDS
         while True:
             wait = KEEPALIVE_SECONDS
             if self._shutdown_deadline is not None:
                 wait = min(wait, max(self._shutdown_deadline - time.monotonic(), 0.01))
-            done, _ = await asyncio.wait({task}, timeout=wait)
-            if done:
+            fetching = filling is not None and self._has_room(filling)
+            if fetching:
+                await self._fetch_into(filling, task, timeout=wait)
+            else:
+                await asyncio.wait({task}, timeout=wait)
+            if task.done():
                 return task.result()
             try:
                 # A statement can hang longer than the shutdown allows (a lock, a dead peer): the batch is
@@ -279,8 +302,38 @@ class Worker:
                 task.cancel()
                 raise
             self.probes.loop_ran()
-            await self._poll_paused()
+            if fetching and time.monotonic() < chores_at:
+                continue  # records came in; the lag is refreshed once a second, as while paused
+            if not fetching:
+                await self._poll_paused()
             await self._partitions.refresh_lag(self._consumer)
+            chores_at = time.monotonic() + KEEPALIVE_SECONDS
+
+    def _has_room(self, batch: _NextBatch) -> bool:
+        """Whether the next batch may still take records: not full, and no revocation or stop begun since it
+        was fetched (it will be fetched again after the rebalance, or the replica leaves)."""
+        return (batch.open and batch.decoded.records < self.settings.batch_max_records
+                and batch.generation == self._partitions.generation and not self._stopping.is_set())
+
+    async def _fetch_into(self, batch: _NextBatch, writing: asyncio.Task, *, timeout: float) -> None:
+        """Fetch into the next batch what arrives before the write in flight is done (or `timeout` passes)."""
+        fetch = asyncio.ensure_future(self._consumer.getmany(
+            timeout_ms=int(timeout * 1000), max_records=self.settings.batch_max_records - batch.decoded.records))
+        await asyncio.wait({fetch, writing}, timeout=timeout + FETCH_GRACE_SECONDS,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not fetch.done():
+            fetch.cancel()  # safe: getmany takes records from aiokafka's buffer only as it returns
+            return
+        try:
+            more = fetch.result()
+        except TRANSIENT_KAFKA_ERRORS:
+            batch.open = False  # the main fetch waits it out, after this write
+            return
+        if more:
+            self._partitions.fetched(more)
+            for tp, offset in _first_offsets(more).items():
+                batch.first_offsets.setdefault(tp, offset)  # a rewind goes back to the batch's first record
+            batch.decoded.extend(await self._decode(more))
 
     async def _poll_paused(self) -> None:
         """Poll with every partition paused: membership is kept, nothing is fetched.

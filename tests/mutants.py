@@ -192,6 +192,15 @@ MUTATIONS = [
              "status_digest = lru_cache(maxsize=1 << 12)(content_digest)",
              "status_digest = lru_cache(maxsize=1 << 12)(lambda *values: content_digest(*values[:1]))",
              ("tests/test_store.py", "tests/test_store_property.py")),
+    Mutation("the next batch no longer takes in what arrives while the one before it is written",
+             "consumer/worker.py",
+             "in_flight = await self._wait_keeping_membership(in_flight, next_batch)",
+             "in_flight = await self._wait_keeping_membership(in_flight)",
+             ("tests/test_worker.py::test_what_arrives_during_a_write_goes_with_the_next_batch",)),
+    Mutation("the next batch fetches past its size while it waits", "consumer/worker.py",
+             "max_records=self.settings.batch_max_records - batch.decoded.records))",
+             "max_records=self.settings.batch_max_records))",
+             ("tests/test_worker.py::test_what_arrives_during_a_write_goes_with_the_next_batch",)),
 ]
 
 

@@ -150,12 +150,13 @@ async def test_healthz_stays_up_while_start_up_waits_and_sigterm_ends_it_at_once
 
 async def test_an_outage_longer_than_the_poll_interval_keeps_the_partitions(kafka_bootstrap, topic_factory, db,
                                                                             make_settings):
-    """The database is held by a lock for three times max.poll.interval.ms: the worker keeps polling, paused,
-    so it stays in the group (its partitions are never revoked) and finishes the batch afterwards."""
+    """The database is held by a lock for three times max.poll.interval.ms: the worker keeps polling, paused
+    once the next batch is full, so it stays in the group (its partitions are never revoked) and finishes the
+    batch afterwards."""
     topic, dlq = await topic_factory("events"), await topic_factory("dlq")
     records = valid_records(100, seed=43)
     await produce(kafka_bootstrap, topic, records)
-    settings = make_settings(db, topic, dlq, kafka_max_poll_interval_ms=2000)
+    settings = make_settings(db, topic, dlq, kafka_max_poll_interval_ms=2000, batch_max_records=100)
     worker = Worker(settings)
     async with TableLock(db) as lock, running(worker):
         await wait_until(lambda: _in_flight(worker), timeout=30, what="a batch in flight")

@@ -8,13 +8,14 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from aiokafka import TopicPartition
 
 from consumer.decode import decode
 from consumer.worker import Worker
 from schemas.events import Heartbeat, NotifyEvent, StatusNotification
 from tests.feed import invalid_records, valid_records
 from tests.kafka_utils import committed_offsets, consume_all, end_offsets, produce, wait_drained, wait_until
-from tests.service import expected_from, running, tables
+from tests.service import TableLock, expected_from, running, tables
 from consumer.tools.relay import TcpProxy, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -198,6 +199,46 @@ async def test_shutdown_does_not_wait_past_its_timeout_for_a_hung_database(
         if not task.done():
             task.cancel()
     assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == {0: len(first)}
+
+
+async def test_what_arrives_during_a_write_goes_with_the_next_batch(kafka_bootstrap, topic_factory, db,
+                                                                      make_settings):
+    """Freshness: while a write is held by a lock, the next batch goes on fetching what arrives, up to a full
+    batch, and then stops fetching (memory stays bounded). Once the lock goes, it is one write: an event that
+    arrived during a write waits for one more write, not two."""
+    topic, dlq = await topic_factory("events"), await topic_factory("dlq")
+    settings = make_settings(db, topic, dlq, batch_max_records=100, batch_max_wait_ms=100)
+    records = valid_records(120, seed=41)[:120]
+    first, during, beyond = records[:10], records[10:40], records[40:]
+    worker = Worker(settings)
+    tp = TopicPartition(topic, 0)
+
+    async def position() -> int:  # aiokafka's: past the last record returned (it may count one more)
+        return await worker._consumer.position(tp) if worker._started and worker._consumer.assignment() else 0
+
+    async def fetched(n: int) -> bool:
+        return await position() >= n
+
+    async with TableLock(db) as lock, running(worker):
+        await produce(kafka_bootstrap, topic, first)
+        await wait_until(lambda: fetched(10), timeout=60, what="the first batch fetched (its write waits)")
+        await produce(kafka_bootstrap, topic, during[:10])
+        await wait_until(lambda: fetched(20), timeout=30, what="the next batch fetched")
+        await produce(kafka_bootstrap, topic, during[10:])  # arrives while the first write still waits
+        await wait_until(lambda: fetched(40), timeout=30, what="the next batch filled with what arrived")
+        await produce(kafka_bootstrap, topic, beyond)
+        await wait_until(lambda: fetched(110), timeout=30, what="the next batch filled to its 100 records")
+        await asyncio.sleep(1.5)  # more than a keep-alive round: a full batch fetches nothing more
+        assert await position() < 120
+        await lock.release()
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+    assert await tables(db) == expected_from(records)
+    # The first batch, the filled one (10 + 30 + 60 records) as one write, then the last 10: each record once.
+    sample = worker.metrics.registry.get_sample_value
+    assert worker.totals.records == sample("ocpp_batch_records_sum") == 120
+    batches = sample("ocpp_batch_records_count")
+    assert sample("ocpp_batch_records_bucket", {"le": "100.0"}) == batches
+    assert sample("ocpp_batch_records_bucket", {"le": "50.0"}) == batches - 1
 
 
 async def _busy(worker: Worker) -> bool:
