@@ -97,11 +97,13 @@ class Decoded:
     events: list = field(default_factory=list)  # (record, StateEvent), Ignored ones included: their rows are written
     rejects: list = field(default_factory=list)  # (record, Rejection)
     ignored: list = field(default_factory=list)  # Ignored, counted as such (and also in `events`)
+    size: int = 0  # bytes of the records' keys and values
 
     def extend(self, later: Decoded) -> None:
         """Take in a batch fetched after this one: its partitions' next offsets are the later ones."""
         self.offsets.update(later.offsets)
         self.records += later.records
+        self.size += later.size
         self.events += later.events
         self.rejects += later.rejects
         self.ignored += later.ignored
@@ -121,7 +123,9 @@ async def decode_batch(batch: dict, *, max_clock_skew_seconds: float, max_delive
     for records in batch.values():
         for record in records:
             decoded.records += 1
-            since_yield += len(record.value or b"") + len(record.key or b"")
+            size = len(record.value or b"") + len(record.key or b"")
+            decoded.size += size
+            since_yield += size
             if decoded.records % DECODE_SLICE == 0 or since_yield > DECODE_SLICE_BYTES:
                 since_yield = 0
                 await asyncio.sleep(0)

@@ -129,7 +129,8 @@ class Settings(BaseSettings):
     batch_max_bytes: int = Field(
         4_194_304, ge=1024,
         description="Most bytes fetched per partition at a time; one fetch returns at most twice this. The replica "
-                    "holds up to this much per partition it owns, and about 3 copies of a fetch while reading it.",
+                    "holds up to this much per partition it owns, and about 3 copies of a fetch while reading it. "
+                    "The batch fetched while another is written takes in more records until it holds this much.",
     )
     # At least 1: a zero wait makes an idle fetch return without ever yielding to the event loop.
     batch_max_wait_ms: int = Field(200, ge=1, description="How long a fetch waits to fill a batch.")

@@ -279,8 +279,8 @@ class Worker:
         The group coordinator counts a consumer that stops polling for max.poll.interval.ms as dead. While the
         next batch has room, the polls fetch into it: an event that arrives during a write goes out with the next
         batch, not the one after it (at a live rate an event waits at most two writes, not three), and in a
-        catch-up the next batch is fuller. Once it is full (or a revocation or a stop has begun) the polls pause
-        every partition: membership is kept and no more records pile up in memory.
+        catch-up the next batch is fuller. Once it is full, by records or by bytes (or a revocation or a stop has
+        begun), the polls pause every partition: membership is kept and no more records pile up in memory.
         """
         chores_at = time.monotonic() + KEEPALIVE_SECONDS
         while True:
@@ -310,9 +310,11 @@ class Worker:
             chores_at = time.monotonic() + KEEPALIVE_SECONDS
 
     def _has_room(self, batch: _NextBatch) -> bool:
-        """Whether the next batch may still take records: not full, and no revocation or stop begun since it
-        was fetched (it will be fetched again after the rebalance, or the replica leaves)."""
-        return (batch.open and batch.decoded.records < self.settings.batch_max_records
+        """Whether the next batch may still take records: not full (by records, or by bytes as one fetch is),
+        and no revocation or stop begun since it was fetched (it will be fetched again after the rebalance, or
+        the replica leaves)."""
+        s = self.settings
+        return (batch.open and batch.decoded.records < s.batch_max_records and batch.decoded.size < s.batch_max_bytes
                 and batch.generation == self._partitions.generation and not self._stopping.is_set())
 
     async def _fetch_into(self, batch: _NextBatch, writing: asyncio.Task, *, timeout: float) -> None:

@@ -201,6 +201,9 @@ MUTATIONS = [
              "max_records=self.settings.batch_max_records - batch.decoded.records))",
              "max_records=self.settings.batch_max_records))",
              ("tests/test_worker.py::test_what_arrives_during_a_write_goes_with_the_next_batch",)),
+    Mutation("the next batch takes in records past its bytes while it waits", "consumer/worker.py",
+             "and batch.decoded.size < s.batch_max_bytes", "",
+             ("tests/test_worker.py::test_the_batch_filled_during_a_write_is_bounded_by_bytes",)),
 ]
 
 

@@ -241,6 +241,38 @@ async def test_what_arrives_during_a_write_goes_with_the_next_batch(kafka_bootst
     assert sample("ocpp_batch_records_bucket", {"le": "50.0"}) == batches - 1
 
 
+async def test_the_batch_filled_during_a_write_is_bounded_by_bytes(kafka_bootstrap, topic_factory, db,
+                                                                     make_settings):
+    """The next batch stops taking records once it holds OCPP_BATCH_MAX_BYTES, as one fetch would, however many
+    records it may still take: large records cannot pile up while a write waits. Nothing is lost."""
+    topic, dlq = await topic_factory("events"), await topic_factory("dlq")
+    settings = make_settings(db, topic, dlq, batch_max_records=1000, batch_max_bytes=2048)
+    records = valid_records(200, seed=44)[:200]  # ~260 bytes each
+    worker = Worker(settings)
+    tp = TopicPartition(topic, 0)
+
+    async def position() -> int:
+        return await worker._consumer.position(tp) if worker._started and worker._consumer.assignment() else 0
+
+    async def fetched(n: int) -> bool:
+        return await position() >= n
+
+    async with TableLock(db) as lock, running(worker):
+        await produce(kafka_bootstrap, topic, records[:5])
+        await wait_until(lambda: fetched(5), timeout=60, what="the first batch fetched (its write waits)")
+        await produce(kafka_bootstrap, topic, records[5:10])
+        await wait_until(lambda: fetched(10), timeout=30, what="the next batch fetched")
+        for i in range(10, len(records), 5):  # record batches of ~1.3 kB, so that a fetch takes one or two
+            await produce(kafka_bootstrap, topic, records[i:i + 5])
+        await asyncio.sleep(1.5)
+        # Up to 2 kB in the batch, then one more fetch of at most 4 kB: ~25 records of the 200.
+        assert await position() < 50
+        await lock.release()
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+    assert await tables(db) == expected_from(records)
+    assert worker.totals.records == len(records)
+
+
 async def _busy(worker: Worker) -> bool:
     return not worker._idle.is_set()
 
