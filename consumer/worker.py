@@ -321,10 +321,14 @@ class Worker:
         """Fetch into the next batch what arrives before the write in flight is done (or `timeout` passes)."""
         fetch = asyncio.ensure_future(self._consumer.getmany(
             timeout_ms=int(timeout * 1000), max_records=self.settings.batch_max_records - batch.decoded.records))
-        await asyncio.wait({fetch, writing}, timeout=timeout + FETCH_GRACE_SECONDS,
-                           return_when=asyncio.FIRST_COMPLETED)
-        if not fetch.done():
-            fetch.cancel()  # safe: getmany takes records from aiokafka's buffer only as it returns
+        try:
+            await asyncio.wait({fetch, writing}, timeout=timeout + FETCH_GRACE_SECONDS,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when the worker itself is cancelled: no fetch left running behind it
+            fetched = fetch.done()
+            if not fetched:
+                fetch.cancel()  # safe: getmany takes records from aiokafka's buffer only as it returns
+        if not fetched:
             return
         try:
             more = fetch.result()
