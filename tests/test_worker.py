@@ -201,6 +201,18 @@ async def test_shutdown_does_not_wait_past_its_timeout_for_a_hung_database(
     assert await committed_offsets(kafka_bootstrap, settings.kafka_group_id, topic) == {0: len(first)}
 
 
+def _fetch_position(worker: Worker, tp: TopicPartition):
+    """The worker's fetch position in one partition (aiokafka's: past the last record returned, it may count one
+    more; 0 before the worker has it), and a check that it has reached n, for wait_until."""
+    async def position() -> int:
+        return await worker._consumer.position(tp) if worker._started and worker._consumer.assignment() else 0
+
+    async def fetched(n: int) -> bool:
+        return await position() >= n
+
+    return position, fetched
+
+
 async def test_what_arrives_during_a_write_goes_with_the_next_batch(kafka_bootstrap, topic_factory, db,
                                                                       make_settings):
     """Freshness: while a write is held by a lock, the next batch goes on fetching what arrives, up to a full
@@ -213,12 +225,7 @@ async def test_what_arrives_during_a_write_goes_with_the_next_batch(kafka_bootst
     worker = Worker(settings)
     tp = TopicPartition(topic, 0)
 
-    async def position() -> int:  # aiokafka's: past the last record returned (it may count one more)
-        return await worker._consumer.position(tp) if worker._started and worker._consumer.assignment() else 0
-
-    async def fetched(n: int) -> bool:
-        return await position() >= n
-
+    position, fetched = _fetch_position(worker, tp)
     async with TableLock(db) as lock, running(worker):
         await produce(kafka_bootstrap, topic, first)
         await wait_until(lambda: fetched(10), timeout=60, what="the first batch fetched (its write waits)")
@@ -251,12 +258,7 @@ async def test_the_batch_filled_during_a_write_is_bounded_by_bytes(kafka_bootstr
     worker = Worker(settings)
     tp = TopicPartition(topic, 0)
 
-    async def position() -> int:
-        return await worker._consumer.position(tp) if worker._started and worker._consumer.assignment() else 0
-
-    async def fetched(n: int) -> bool:
-        return await position() >= n
-
+    position, fetched = _fetch_position(worker, tp)
     async with TableLock(db) as lock, running(worker):
         await produce(kafka_bootstrap, topic, records[:5])
         await wait_until(lambda: fetched(5), timeout=60, what="the first batch fetched (its write waits)")
