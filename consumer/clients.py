@@ -254,7 +254,13 @@ def create_consumer(settings: Settings, listener: ConsumerRebalanceListener) -> 
         # (BENCHMARKS.md, "Fleet scale (#15): the fetch response is read three times").
         max_partition_fetch_bytes=s.batch_max_bytes,
         fetch_max_bytes=2 * s.batch_max_bytes,
-        fetch_max_wait_ms=s.batch_max_wait_ms,
+        # A live stream arrives a few records at a time. Answered at once, every few milliseconds, each fetch and
+        # the small write after it cost more CPU than their records: 1.4 ms per event at 300 events/s, 0.42 at
+        # 1,000. Held by the broker for fetch_min_bytes or fetch_max_wait_ms, they gather: 0.41 and 0.15 ms
+        # (BENCHMARKS.md, "Fetches gather records"). A fetch holds at most batch_max_bytes of a partition, so
+        # more than that could never be met by a replica with one partition.
+        fetch_min_bytes=min(s.kafka_fetch_min_bytes, s.batch_max_bytes),
+        fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
         max_poll_interval_ms=s.kafka_max_poll_interval_ms,
         # Partitions added to a topic are found at the next metadata refresh: 30 s, not Kafka's 5 minutes, so
         # their records do not wait (the chaos run adds partitions mid-stream).

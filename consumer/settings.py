@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     kafka_ssl_key_password_file: str | None = Field(
         None, description="File holding the client key's password instead; one trailing newline is ignored."
     )
+    kafka_fetch_min_bytes: int = Field(
+        65_536, ge=1,
+        description="A fetch returns once this many bytes are ready, or after OCPP_KAFKA_FETCH_MAX_WAIT_MS: at a "
+                    "live rate, fewer and larger fetches and writes for less CPU; `1` returns each record at once. "
+                    "At most OCPP_BATCH_MAX_BYTES counts.",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        50, ge=1,
+        description="Longest a fetch waits for OCPP_KAFKA_FETCH_MIN_BYTES: the most it adds to an event's latency.",
+    )
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1000,
         description="A replica that does not poll for this long is taken out of the group (it polls, paused, "
@@ -133,7 +143,11 @@ class Settings(BaseSettings):
                     "The batch fetched while another is written takes in more records until it holds this much.",
     )
     # At least 1: a zero wait makes an idle fetch return without ever yielding to the event loop.
-    batch_max_wait_ms: int = Field(200, ge=1, description="How long a fetch waits to fill a batch.")
+    batch_max_wait_ms: int = Field(
+        200, ge=1,
+        description="How long an idle replica waits for records before its idle work (committing past the last "
+                    "record, the probes).",
+    )
 
     retry_max_seconds: float = Field(
         30, gt=0, description="Longest wait between two retries of a database or broker call."

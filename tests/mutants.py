@@ -204,6 +204,13 @@ MUTATIONS = [
     Mutation("the next batch takes in records past its bytes while it waits", "consumer/worker.py",
              "and batch.decoded.size < s.batch_max_bytes", "",
              ("tests/test_worker.py::test_the_batch_filled_during_a_write_is_bounded_by_bytes",)),
+    Mutation("fetches no longer wait for records to gather", "consumer/clients.py",
+             "fetch_min_bytes=min(s.kafka_fetch_min_bytes, s.batch_max_bytes),", "fetch_min_bytes=1,",
+             ("tests/test_worker.py::test_a_trickle_is_gathered_into_few_batches",)),
+    Mutation("a fetch waits for more bytes than a partition's fetch can hold", "consumer/clients.py",
+             "fetch_min_bytes=min(s.kafka_fetch_min_bytes, s.batch_max_bytes),",
+             "fetch_min_bytes=s.kafka_fetch_min_bytes,",
+             ("tests/test_worker.py::test_a_fetch_of_small_partitions_does_not_wait_for_more_than_they_hold",)),
 ]
 
 

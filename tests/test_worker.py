@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from consumer.decode import decode
 from consumer.worker import Worker
@@ -273,6 +273,51 @@ async def test_the_batch_filled_during_a_write_is_bounded_by_bytes(kafka_bootstr
         await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
     assert await tables(db) == expected_from(records)
     assert worker.totals.records == len(records)
+
+
+async def test_a_trickle_is_gathered_into_few_batches(kafka_bootstrap, topic_factory, db, make_settings):
+    """At a live rate records arrive a few at a time. A fetch waits up to OCPP_KAFKA_FETCH_MAX_WAIT_MS for
+    OCPP_KAFKA_FETCH_MIN_BYTES, so a trickle is written in a few batches, not one per record: each fetch and each
+    write costs CPU of its own (BENCHMARKS.md, "Fetches gather records")."""
+    topic, dlq = await topic_factory("events"), await topic_factory("dlq")
+    settings = make_settings(db, topic, dlq, kafka_fetch_min_bytes=1_000_000, kafka_fetch_max_wait_ms=1500)
+    records = valid_records(8, seed=45)[:8]
+    worker = Worker(settings)
+
+    async def assigned() -> bool:
+        return worker._started and bool(worker._consumer.assignment())
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        async with running(worker):
+            await wait_until(assigned, timeout=60, what="the worker's partition assigned")
+            for key, value in records:  # 0.8 s of records, each alone: within two fetches' waits
+                await producer.send_and_wait(topic, value=value, key=key)
+                await asyncio.sleep(0.1)
+            await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic)
+    finally:
+        await producer.stop()
+    assert await tables(db) == expected_from(records)
+    assert worker.totals.records == len(records)
+    # Answered at once (OCPP_KAFKA_FETCH_MIN_BYTES=1), each record is a batch of its own: 8.
+    assert worker.metrics.registry.get_sample_value("ocpp_batch_records_count") <= 3
+
+
+async def test_a_fetch_of_small_partitions_does_not_wait_for_more_than_they_hold(kafka_bootstrap, topic_factory, db,
+                                                                                 make_settings):
+    """A fetch returns at most OCPP_BATCH_MAX_BYTES of a partition, so a larger OCPP_KAFKA_FETCH_MIN_BYTES could
+    never be met: it counts only up to that, or a catch-up would wait OCPP_KAFKA_FETCH_MAX_WAIT_MS per fetch."""
+    topic, dlq = await topic_factory("events"), await topic_factory("dlq")
+    settings = make_settings(db, topic, dlq, batch_max_bytes=2048, kafka_fetch_min_bytes=1_000_000,
+                             kafka_fetch_max_wait_ms=5000)
+    records = valid_records(100, seed=46)[:100]
+    for i in range(0, len(records), 5):  # record batches of ~1.3 kB: ~20 fetches, each a 5 s wait if it waited
+        await produce(kafka_bootstrap, topic, records[i:i + 5])
+    worker = Worker(settings)
+    async with running(worker):
+        await wait_drained(kafka_bootstrap, settings.kafka_group_id, topic, timeout=25)
+    assert await tables(db) == expected_from(records)
 
 
 async def _busy(worker: Worker) -> bool:
