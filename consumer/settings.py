@@ -82,8 +82,9 @@ class Settings(BaseSettings):
                     "live rate, fewer and larger fetches and writes for less CPU; `1` returns each record at once. "
                     "At most OCPP_BATCH_MAX_BYTES counts.",
     )
+    # At most 10 s: a fetch the broker holds longer than the client's request timeout (aiokafka's 40 s) fails.
     kafka_fetch_max_wait_ms: int = Field(
-        50, ge=1,
+        50, ge=1, le=10_000,
         description="Longest a fetch waits for OCPP_KAFKA_FETCH_MIN_BYTES: the most it adds to an event's latency.",
     )
     kafka_max_poll_interval_ms: int = Field(

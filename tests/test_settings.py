@@ -37,7 +37,8 @@ def test_topics_are_split_and_trimmed(monkeypatch):
     "variable, value",
     [("OCPP_KAFKA_TOPICS", " , "), ("OCPP_BATCH_MAX_RECORDS", "0"), ("OCPP_METRICS_PORT", "70000"),
      ("OCPP_KAFKA_AUTO_OFFSET_RESET", "newest"), ("OCPP_MAX_CLOCK_SKEW_SECONDS", "-1"),
-     ("OCPP_BATCH_MAX_WAIT_MS", "0")],
+     ("OCPP_BATCH_MAX_WAIT_MS", "0"), ("OCPP_KAFKA_FETCH_MAX_WAIT_MS", "60000"),
+     ("OCPP_KAFKA_FETCH_MIN_BYTES", "0")],
 )
 def test_bad_values_are_refused(monkeypatch, variable, value):
     """Values the service cannot work with are refused at start, not discovered later."""
