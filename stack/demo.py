@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from consumer.migrate import migrate
 from consumer.settings import Settings
+from consumer.tools.simulate.publish import ensure_topic
 from consumer.tools.support import committed_offsets
 
 FEED = ["--charge-points", "200", "--connectors", "2", "--count", "20000", "--ocpp201-fraction", "0.4",
@@ -109,6 +110,11 @@ def main() -> int:
     applied = asyncio.run(migrate(dsn))
     print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
     run("simulate", *FEED)
+    # Made beforehand, as an operator makes it (managed brokers seldom auto-create topics): left to the broker's
+    # auto-creation, the consumer's start-up check of it logs aiokafka's "not found in cluster metadata" error
+    # line for the broker's first answer, which is noise in a demo.
+    if asyncio.run(ensure_topic(settings.kafka_bootstrap_servers, settings.dlq_topic, 1)):
+        print(f"created the dead-letter topic {settings.dlq_topic}")
     print("$ ocpp-consumer run   (until it has caught up, then SIGTERM)", flush=True)
     consumer = subprocess.Popen([sys.executable, "-m", "consumer", "run"], env={**os.environ, "OCPP_METRICS_PORT": "0"})
     try:
