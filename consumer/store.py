@@ -16,13 +16,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
 import orjson
 
-from consumer.coalesce import DEFAULT_PRESENCE_WINDOW, Batch, coalesce
+from consumer.coalesce import DEFAULT_PRESENCE_WINDOW, Batch, HistoryRow, coalesce
 from consumer.queries import query
 from consumer.retry import is_data_error
 from schemas.events import Rejection, StateEvent
@@ -37,7 +37,7 @@ _ENSURE_HISTORY_PARTITIONS = query("ensure_status_history_partitions")
 _INSERT_STATUS_HISTORY = query("insert_status_history")
 _UPSERT_PRESENCE = query("upsert_presence")
 
-_EFFECTIVE_AT = attrgetter("effective_at")
+_EFFECTIVE_AT = itemgetter(HistoryRow._fields.index("effective_at"))  # history rows are plain tuples
 MAX_REFUSAL_DETAIL = 1000  # the database's message becomes a dead-letter header and a log field
 
 # Runs a database call, waiting out transient failures (the worker's Retrier, bound to "write").
