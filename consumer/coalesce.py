@@ -143,17 +143,15 @@ class Batch:
         return len(self.charge_points) + len(self.connectors) + len(self.evse_connectors) + len(self.evse_ports)
 
 
-@lru_cache(maxsize=1 << 15)
 def connector_uuid(charge_point_id: str, connector_id: int) -> str:
     """connector.id: a function of the key, so every replay and rebuild gives the same id.
 
     Equal to `md5(charge_point_id || '/' || connector_id)::uuid` in SQL, which analysts can use to compute it.
     Kept as md5's 32 hex digits, which the statements cast to uuid as they read them: the rows only travel as JSON,
     and a `uuid.UUID` would cost ~0.6 µs more to build (BENCHMARKS.md, "the consumer's CPU per row").
-    Cached because a small fleet's ports recur in every batch; hashing each time costs ~1.5 µs. Bounded by what it
-    holds, not by what it saves: an entry is ~264 bytes with its key's string (up to ~520 with a 255-character
-    charge point id), so 32,768 entries are ≤ 17 MB. At 2**18 entries the cache alone held ~70 MB in a
-    million-charge-point fleet, where it could not hold the working set anyway (3 million ports).
+    Not cached: hashing costs ~0.65 µs, an lru_cache hit ~0.12 and a miss ~1.1 (the eviction). A fleet whose
+    ports outnumber any cache of a bounded size misses on nearly every port, and the cache of 32,768 entries it
+    had held ~9 MB (BENCHMARKS.md, "Fleet scale (#15): rows as plain tuples, the id cache dropped").
     """
     return hashlib.md5(f"{charge_point_id}/{connector_id}".encode()).hexdigest()
 
