@@ -14,10 +14,11 @@ after it; the batch merges a charge point's ranges and cuts them at UTC midnight
 into the stored day.
 
 This runs on the hot path, so it is plain dict passes and tuple comparisons; which rows an event touches is its
-action's fold (consumer/actions), looked up once per event. Every row is a tuple (named, for the reader) and
-travels to PostgreSQL as a JSON array, read as jsonb by position: PostgreSQL reads such a row in ~2 µs where
-json_to_recordset spent ~6 µs on the same row as an object, and orjson writes tuples about five times faster than
-slotted dataclasses (measured side by side: BENCHMARKS.md, "Ports (#11) and history and presence (#14)").
+action's fold (consumer/actions), looked up once per event. Every row is a tuple (named, for the reader; a history
+row, of which a boot storm has most, plain in HistoryRow's order) and travels to PostgreSQL as a JSON array, read
+as jsonb by position: PostgreSQL reads such a row in ~2 µs where json_to_recordset spent ~6 µs on the same row as
+an object, and orjson writes tuples about five times faster than slotted dataclasses (measured side by side:
+BENCHMARKS.md, "Ports (#11) and history and presence (#14)").
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def connector_uuid(charge_point_id: str, connector_id: int) -> str:
     and a `uuid.UUID` would cost ~0.6 µs more to build (BENCHMARKS.md, "the consumer's CPU per row").
     Not cached: hashing costs ~0.65 µs, an lru_cache hit ~0.12 and a miss ~1.1 (the eviction). A fleet whose
     ports outnumber any cache of a bounded size misses on nearly every port, and the cache of 32,768 entries it
-    had held ~9 MB (BENCHMARKS.md, "Fleet scale (#15): rows as plain tuples, the id cache dropped").
+    had held ~9 MB (BENCHMARKS.md, "Fewer objects per row and per event").
     """
     return hashlib.md5(f"{charge_point_id}/{connector_id}".encode()).hexdigest()
 
