@@ -14,9 +14,9 @@ after it; the batch merges a charge point's ranges and cuts them at UTC midnight
 into the stored day.
 
 This runs on the hot path, so it is plain dict passes and tuple comparisons; which rows an event touches is its
-action's fold (consumer/actions), looked up once per event. Every row is a tuple (named, for the reader; a history
-row, of which a boot storm has most, plain in HistoryRow's order) and travels to PostgreSQL as a JSON array, read
-as jsonb by position: PostgreSQL reads such a row in ~2 µs where json_to_recordset spent ~6 µs on the same row as
+action's fold (consumer/actions), looked up once per event. Every row is a plain tuple in its row type's field order
+(the named tuples below say which field is where) and travels to PostgreSQL as a JSON array, read as jsonb by
+position: PostgreSQL reads such a row in ~2 µs where json_to_recordset spent ~6 µs on the same row as
 an object, and orjson writes tuples about five times faster than slotted dataclasses (measured side by side:
 BENCHMARKS.md, "Ports (#11) and history and presence (#14)").
 """
@@ -98,9 +98,7 @@ class EvseConnectorRow(NamedTuple):
 
 
 class HistoryRow(NamedTuple):
-    """One status event as status_history keeps it: `insert_status_history` reads the fields by position.
-
-    The field order of the batch's history rows, which Rows.batch builds as plain tuples (it says why)."""
+    """One status event as status_history keeps it: `insert_status_history` reads the fields by position."""
 
     charge_point_id: str
     connector_id: int
@@ -133,11 +131,12 @@ class Batch:
     foreign key, and the lock that serializes writers of one charge point).
     """
 
-    charge_points: list[ChargePointRow]
-    connectors: list[ConnectorRow]
-    evse_connectors: list[EvseConnectorRow]
-    evse_ports: list[PortRow]
-    history: list[tuple]  # HistoryRow's fields, in its order, as plain tuples (Rows.batch says why)
+    # Plain tuples, each in its row type's field order (Rows.batch says why)
+    charge_points: list[tuple]  # ChargePointRow's
+    connectors: list[tuple]  # ConnectorRow's
+    evse_connectors: list[tuple]  # EvseConnectorRow's
+    evse_ports: list[tuple]  # PortRow's
+    history: list[tuple]  # HistoryRow's
     presence: list[tuple]  # upsert_presence's: (charge point, [[start, end], ...] within one UTC day)
 
     def __len__(self) -> int:
@@ -223,45 +222,38 @@ class Rows:
             self.heartbeats[event.charge_point_id] = event.received_at
 
     def batch(self) -> Batch:
-        """The rows, sorted by key (the lock order). Built by position, in each row type's field order: keyword
-        arguments cost ~0.3 µs a row more, and a boot storm's batch is mostly new rows."""
+        """The rows, sorted by key (the lock order): plain tuples, each in its row type's field order.
+
+        A boot storm's batch is mostly new rows (~2.3 per event), and each costs where it is made and where it is
+        written: a named tuple's `_make` is a Python call (~0.3 µs a row), keywords ~0.3 µs more, and orjson
+        writes only a plain tuple itself, handing a named one to `default` (~0.2 µs a row). The row types stay
+        as the field orders the statements read by position (the tests hold the two lists together)."""
         charge_points = []
-        make_charge_point = ChargePointRow._make
         for cp in sorted(self.last_updated):
             boot = self.boots.get(cp)
             status = self.charge_point_statuses.get(cp)
-            charge_points.append(make_charge_point((
+            charge_points.append((
                 cp,
                 *(_boot_values(boot) if boot else _NO_BOOT),
                 *(_charge_point_status_values(status) if status else _NO_STATUS),
                 self.heartbeats.get(cp),
                 self.last_updated[cp],
                 max(self.seen[cp]),
-            )))
-        make_connector = ConnectorRow._make
-        connectors = [
-            make_connector((
-                connector_uuid(cp, number), cp, number, e.status, e.error_code, e.error_info, e.vendor_id,
-                e.vendor_error_code, e.effective_at, e.received_at, e.event_id, status_digest(*_connector_content(e)),
             ))
+        connectors = [
+            (connector_uuid(cp, number), cp, number, e.status, e.error_code, e.error_info, e.vendor_id,
+             e.vendor_error_code, e.effective_at, e.received_at, e.event_id, status_digest(*_connector_content(e)))
             for (cp, number), e in sorted(self.connectors.items())
         ]
-        make_evse_connector = EvseConnectorRow._make
         evse_connectors = [
-            make_evse_connector((
-                cp, evse, number, e.status, e.effective_at, e.received_at, e.event_id,
-                status_digest(*_evse_connector_content(e)),
-            ))
+            (cp, evse, number, e.status, e.effective_at, e.received_at, e.event_id,
+             status_digest(*_evse_connector_content(e)))
             for (cp, evse, number), e in sorted(self.evse_connectors.items())
         ]
-        make_port = PortRow._make
         evse_ports = [
-            make_port((connector_uuid(cp, evse), cp, evse))
+            (connector_uuid(cp, evse), cp, evse)
             for cp, evse in sorted({(cp, evse) for cp, evse, _ in self.evse_connectors})
         ]
-        # A row per status event, so plain tuples in HistoryRow's field order: a named one costs ~0.2 µs more to
-        # build and as much again in _json, where orjson hands it to `default` (~0.4 µs a row; a boot storm has
-        # 0.8 history rows per event).
         history = [
             (e.charge_point_id, e.connector_id, e.evse_connector_id, e.effective_at, e.received_at, e.event_id,
              e.ocpp_version, e.source_action, e.status, e.error_code, e.error_info, e.vendor_id, e.vendor_error_code)

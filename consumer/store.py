@@ -138,6 +138,6 @@ async def apply_events(conn: asyncpg.Connection, events: Iterable[StateEvent],
 
 
 def _json(rows: list) -> str:
-    """Rows (tuples, named or not) as a JSON array of arrays, in the batch's key order (the lock order); times
-    with their UTC offset. orjson writes a plain tuple itself and hands a named one to `default`."""
-    return orjson.dumps(rows, default=tuple, option=orjson.OPT_NAIVE_UTC).decode()
+    """Rows (plain tuples) as a JSON array of arrays, in the batch's key order (the lock order); times with their
+    UTC offset."""
+    return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 import consumer.actions as actions
-from consumer.coalesce import coalesce
+from consumer.coalesce import ChargePointRow, coalesce
 from consumer.decode import decode
 from consumer.migrate import migrate
 from consumer.store import apply_events
@@ -84,7 +84,7 @@ async def test_every_tracked_action_decodes_coalesces_and_writes(pair, database_
     event = decode(_record(*pair, payload), b"CP-1")
     assert type(event) is event_type
     batch = coalesce([event])
-    assert [row.serial_number for row in batch.charge_points] == ["CP-1"]
+    assert [ChargePointRow._make(row).serial_number for row in batch.charge_points] == ["CP-1"]
     await migrate(database_url)
     conn = await asyncpg.connect(database_url)
     try:

@@ -222,7 +222,7 @@ def test_time_rules_each_correction():
 def test_an_offline_queue_keeps_its_order():
     """A charger offline for two days sends its queued statuses, with their original times, on reconnecting:
     they are all believed, so the last one queued is the state, whatever order they are written in."""
-    from consumer.coalesce import coalesce
+    from consumer.coalesce import ConnectorRow, coalesce
 
     reconnect = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
     queue = [("Preparing", "2026-11-22T09:00:00Z"), ("Charging", "2026-11-22T09:00:40Z"),
@@ -232,7 +232,7 @@ def test_an_offline_queue_keeps_its_order():
                      record_timestamp_ms=int(reconnect.timestamp() * 1000) + 5000)
               for i, (s, t) in enumerate(queue)]
     for order in (events, events[::-1]):
-        [row] = coalesce(order).connectors
+        [row] = map(ConnectorRow._make, coalesce(order).connectors)
         assert (row.status, row.last_updated) == ("AVAILABLE", datetime(2026, 11, 22, 11, 31, tzinfo=timezone.utc))
 
 

@@ -267,7 +267,7 @@ async def test_same_second_statuses_follow_the_gateways_receipt_order(conn):
         await apply_events(conn, [first])
         await apply_events(conn, [second])
         assert await conn.fetchval("SELECT status FROM connector WHERE charge_point_id = 'CP-S'") == "CHARGING"
-        assert coalesce([second, first]).connectors[0].status == "CHARGING"
+        assert ConnectorRow._make(coalesce([second, first]).connectors[0]).status == "CHARGING"
 
 
 @pytest.mark.postgres

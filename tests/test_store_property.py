@@ -11,7 +11,7 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.coalesce import coalesce
+from consumer.coalesce import ChargePointRow, ConnectorRow, EvseConnectorRow, PortRow, coalesce
 from consumer.migrate import migrate
 from consumer.store import apply_events
 from tests.oracle import (events_strategy, expected_history, expected_presence, expected_state, fetch_history,
@@ -38,20 +38,25 @@ def test_coalesce_keeps_the_winners(events):
     points, each port's 1.6 state, each 2.x physical connector, and the 2.x ports to derive."""
     batch = coalesce(events)
     charge_points, connectors, evse_connectors = expected_state(events)
-    assert [row.serial_number for row in batch.charge_points] == sorted(charge_points)
-    for row in batch.charge_points:
+    # The batch's rows are plain tuples; their row types name the fields
+    batch_charge_points = [ChargePointRow._make(row) for row in batch.charge_points]
+    batch_connectors = [ConnectorRow._make(row) for row in batch.connectors]
+    batch_evse_connectors = [EvseConnectorRow._make(row) for row in batch.evse_connectors]
+    batch_evse_ports = [PortRow._make(row) for row in batch.evse_ports]
+    assert [row.serial_number for row in batch_charge_points] == sorted(charge_points)
+    for row in batch_charge_points:
         expected = charge_points[row.serial_number]
         assert _as_read(row) == {k: expected[k] for k in row._fields}
     ocpp16 = {key: row for key, row in connectors.items() if row["ocpp16_status"] is not None}
-    assert [(row.charge_point_id, row.connector_id) for row in batch.connectors] == sorted(ocpp16)
-    for row in batch.connectors:
+    assert [(row.charge_point_id, row.connector_id) for row in batch_connectors] == sorted(ocpp16)
+    for row in batch_connectors:
         expected = ocpp16[(row.charge_point_id, row.connector_id)]
         assert _as_read(row) == {k: expected[_OCPP16.get(k, k)] for k in row._fields}
-    assert [(row.charge_point_id, row.evse_id, row.connector_id) for row in batch.evse_connectors] == sorted(
+    assert [(row.charge_point_id, row.evse_id, row.connector_id) for row in batch_evse_connectors] == sorted(
         evse_connectors)
-    for row in batch.evse_connectors:
+    for row in batch_evse_connectors:
         assert _as_read(row) == evse_connectors[(row.charge_point_id, row.evse_id, row.connector_id)]
-    assert [(row.charge_point_id, row.connector_id) for row in batch.evse_ports] == sorted(
+    assert [(row.charge_point_id, row.connector_id) for row in batch_evse_ports] == sorted(
         {(cp, evse) for cp, evse, _ in evse_connectors})
 
 
