@@ -16,9 +16,9 @@ into the stored day.
 This runs on the hot path, so it is plain dict passes and tuple comparisons; which rows an event touches is its
 action's fold (consumer/actions), looked up once per event. Every row is a plain tuple in its row type's field order
 (the named tuples below say which field is where) and travels to PostgreSQL as a JSON array, read as jsonb by
-position: PostgreSQL reads such a row in ~2 µs where json_to_recordset spent ~6 µs on the same row as
-an object, and orjson writes tuples about five times faster than slotted dataclasses (measured side by side:
-BENCHMARKS.md, "Ports (#11) and history and presence (#14)").
+position: PostgreSQL reads such a row in ~2 µs where json_to_recordset spent ~6 µs on the same row as an object,
+and orjson writes tuples about five times faster than slotted dataclasses (measured side by side: BENCHMARKS.md,
+"Ports (#11) and history and presence (#14)").
 """
 
 from __future__ import annotations
